@@ -1,0 +1,40 @@
+"""Small networking helpers: free loopback ports and waiting for a port to accept connections."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+
+def bind_loopback_socket() -> socket.socket:
+    """A TCP socket bound to 127.0.0.1 on a free port, ready to hand to a server (no race on the port)."""
+    # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on sockets whose proto is TCP, and accepted
+    # sockets inherit it. With proto 0 every small response waits ~40 ms for a delayed ACK (Nagle).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.set_inheritable(True)
+    return sock
+
+
+def free_port() -> int:
+    """A port that was free a moment ago, for processes that must bind it themselves (Azurite)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_for_port(port: int, timeout: float, is_alive: object = None) -> None:
+    """Block until 127.0.0.1:port accepts a connection, or raise TimeoutError."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            if callable(is_alive) and not is_alive():
+                raise RuntimeError(f"process meant to listen on port {port} exited") from None
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout:.1f}s") from None
+            time.sleep(0.02)

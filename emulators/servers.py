@@ -1,0 +1,120 @@
+"""Run several ASGI apps (the emulators) on one asyncio event loop, each on its own 127.0.0.1 port.
+
+uvicorn does the HTTP (keep-alive, concurrency, TLS); asyncio sets TCP_NODELAY on its sockets, so there is no
+Nagle delay. The loop runs in a background thread (tests, `make run`) or in the main thread (`make cloud`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+
+from emulators.net import bind_loopback_socket
+from emulators.tls import LocalCA
+
+ASGIApp = Callable[..., Any]
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Hosted:
+    name: str
+    server: uvicorn.Server
+    sock: socket.socket
+    url: str
+
+
+@dataclass
+class ServerGroup:
+    """Start with `start()`, stop with `stop()` (or use as a context manager). Add apps before starting."""
+
+    ca: LocalCA | None
+    _hosted: list[_Hosted] = field(default_factory=list)
+    _thread: threading.Thread | None = None
+    _loop: asyncio.AbstractEventLoop | None = None
+
+    def add(self, name: str, app: ASGIApp, *, tls: bool = True) -> str:
+        """Host `app` on a fresh port; returns its base URL (https unless tls=False)."""
+        sock = bind_loopback_socket()
+        port = sock.getsockname()[1]
+        use_tls = tls and self.ca is not None
+        config = uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            http="httptools",
+            timeout_keep_alive=120,
+            # Many clients keep a pooled connection each; allow generous concurrency (Dataverse allows 52+).
+            limit_concurrency=None,
+            backlog=2048,
+            timeout_graceful_shutdown=2,
+            ssl_certfile=str(self.ca.server_cert) if use_tls and self.ca else None,
+            ssl_keyfile=str(self.ca.server_key) if use_tls and self.ca else None,
+        )
+        scheme = "https" if use_tls else "http"
+        hosted = _Hosted(name, uvicorn.Server(config), sock, f"{scheme}://127.0.0.1:{port}")
+        self._hosted.append(hosted)
+        return hosted.url
+
+    def url(self, name: str) -> str:
+        return next(h.url for h in self._hosted if h.name == name)
+
+    async def serve_all(self) -> None:
+        """Serve every added app until each is told to exit."""
+        await asyncio.gather(*(h.server.serve(sockets=[h.sock]) for h in self._hosted))
+
+    def start(self, timeout: float = 10.0) -> ServerGroup:
+        ready = threading.Event()
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            asyncio.set_event_loop(loop)
+            ready.set()
+            loop.run_until_complete(self.serve_all())
+            loop.close()
+
+        self._thread = threading.Thread(target=run, name="local-cloud-servers", daemon=True)
+        self._thread.start()
+        ready.wait(timeout)
+        self.wait_started(timeout)
+        return self
+
+    def wait_started(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not all(h.server.started for h in self._hosted):
+            if self._thread is not None and not self._thread.is_alive():
+                raise RuntimeError("emulator servers stopped while starting")
+            if time.monotonic() > deadline:
+                raise TimeoutError("emulator servers did not start in time")
+            time.sleep(0.005)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        for hosted in self._hosted:
+            hosted.server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        for hosted in self._hosted:
+            hosted.sock.close()
+
+    def call_soon(self, fn: Callable[[], Any]) -> None:
+        """Run fn on the servers' event loop (for state shared with async handlers)."""
+        if self._loop is None:
+            raise RuntimeError("servers are not running")
+        self._loop.call_soon_threadsafe(fn)
+
+    def __enter__(self) -> ServerGroup:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,1 @@
+"""Azure Storage queue adapters: clients, producer helper, dead-letter store."""
