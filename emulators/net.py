@@ -6,13 +6,19 @@ import socket
 import time
 
 
-def bind_loopback_socket() -> socket.socket:
-    """A TCP socket bound to 127.0.0.1 on a free port, ready to hand to a server (no race on the port)."""
+def bind_loopback_socket(port: int = 0) -> socket.socket:
+    """A TCP socket bound to 127.0.0.1 on `port` (0: a free one), ready to hand to a server (no race on the port).
+
+    OSError if `port` is taken."""
     # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on sockets whose proto is TCP, and accepted
     # sockets inherit it. With proto 0 every small response waits ~40 ms for a delayed ACK (Nagle).
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    try:
+        sock.bind(("127.0.0.1", port))
+    except OSError:
+        sock.close()
+        raise
     sock.set_inheritable(True)
     return sock
 

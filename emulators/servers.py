@@ -41,9 +41,10 @@ class ServerGroup:
     _thread: threading.Thread | None = None
     _loop: asyncio.AbstractEventLoop | None = None
 
-    def add(self, name: str, app: ASGIApp, *, tls: bool = True) -> str:
-        """Host `app` on a fresh port; returns its base URL (https unless tls=False)."""
-        sock = bind_loopback_socket()
+    def add(self, name: str, app: ASGIApp, *, tls: bool = True, port: int = 0) -> str:
+        """Host `app` on `port` if given and free, else on a fresh port; returns its base URL (https unless
+        tls=False)."""
+        sock = _bind_preferred(port)
         port = sock.getsockname()[1]
         use_tls = tls and self.ca is not None
         config = uvicorn.Config(
@@ -118,3 +119,12 @@ class ServerGroup:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _bind_preferred(port: int) -> socket.socket:
+    if port:
+        try:
+            return bind_loopback_socket(port)
+        except OSError:
+            log.info("port %d is taken; using a free port instead", port)
+    return bind_loopback_socket()
