@@ -99,10 +99,15 @@ class ServerGroup:
                 raise TimeoutError("emulator servers did not start in time")
             time.sleep(0.005)
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = 10.0, grace: float = 0.5) -> None:
         for hosted in self._hosted:
             hosted.server.should_exit = True
         if self._thread is not None:
+            # uvicorn waits for every connection to close; an idle pooled TLS connection whose client never answers
+            # the close_notify holds it for timeout_graceful_shutdown (2 s). After `grace`, stop waiting for them.
+            self._thread.join(grace)
+            for hosted in self._hosted:
+                hosted.server.force_exit = True
             self._thread.join(timeout)
             self._thread = None
         for hosted in self._hosted:
