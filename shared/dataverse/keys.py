@@ -107,9 +107,9 @@ def any_of_filter(keys: list[Mapping[str, KeyValue]]) -> str:
     return " or ".join(f"({filter_expression(key)})" for key in keys)
 
 
-def normalized_key(key: Mapping[str, KeyValue]) -> tuple[tuple[str, object], ...]:
-    """A hashable form of a key for matching rows returned by a query (GUIDs compared case-insensitively)."""
+def normalized_key(key: Mapping[str, object]) -> tuple[tuple[str, object], ...]:
+    """A hashable form of a key, for matching rows returned by a query and spotting repeated keys. Strings compare
+    case-insensitively, as Dataverse's alternate-key indexes and `$filter` do (case-insensitive collation)."""
     return tuple(
-        (column, value.lower() if isinstance(value, str) and is_guid(value) else value)
-        for column, value in sorted(key.items())
+        (column, value.casefold() if isinstance(value, str) else value) for column, value in sorted(key.items())
     )
