@@ -1,0 +1,141 @@
+"""Bulk drain (timer): many small messages from BULK_QUEUE, coalesced across messages into full bulk requests.
+
+The queue trigger hands over one message at a time, so it cannot batch across messages; this timer does. One
+run receives messages (32 per call, the service maximum) until it holds BULK_DRAIN_MAX_RECORDS records, the
+queue is empty, or a third of the time budget is spent; then plans all their records as one batch (coalescing
+the same row across messages, newest wins, in insertion order) and writes them.
+
+Each message is then settled on its own:
+- every record written, dead-lettered, re-scheduled or superseded -> the message is deleted;
+- some records transient after others settled -> a continuation with only those goes back to the bulk queue,
+  then the message is deleted (re-sending it whole would repeat creates and deletes);
+- nothing settled -> the message is released to reappear after the retry delay; on the last allowed attempt
+  (as the records queue's maxDequeueCount) its records go to the poison queue with the cause instead.
+Messages stay invisible for the whole run (visibility timeout > time budget), so no other run takes them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from shared.queues.names import RECORDS_POISON_QUEUE
+from shared.sync.catalog import Catalog
+from shared.sync.engine import SyncEngine, Tally, Unit
+from shared.sync.logs import event, logger
+from shared.sync.policy import SyncPolicy
+from shared.sync.ports import BulkMessageSource, Clock, DataverseWriter, DeadLetterSink, IncomingMessage, QueueSender
+from shared.sync.records_handler import send_continuation, write_poison_envelope
+
+log = logger("bulk")
+
+RECEIVE_BATCH = 32  # Get Messages: numofmessages at most 32 (learn.microsoft.com/rest/api/storageservices/get-messages)
+RECEIVE_SHARE_OF_BUDGET = 1 / 3
+VISIBILITY_MARGIN_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class DrainReport:
+    tally: Tally
+    deleted: int = 0
+    released: int = 0
+    seconds: float = 0.0
+    queue_empty: bool = False
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+
+class BulkDrain:
+    def __init__(
+        self,
+        *,
+        source: BulkMessageSource,
+        writer: DataverseWriter,
+        dead_letters: DeadLetterSink,
+        sender: QueueSender,
+        clock: Clock,
+        catalog: Catalog,
+        policy: SyncPolicy,
+        poison_queue: str = RECORDS_POISON_QUEUE,
+    ) -> None:
+        self.source = source
+        self.engine = SyncEngine(
+            writer=writer, dead_letters=dead_letters, sender=sender, clock=clock, catalog=catalog, policy=policy
+        )
+        self.sender = sender
+        self.clock = clock
+        self.policy = policy
+        self.poison_queue = poison_queue
+
+    def run(self) -> DrainReport:
+        start = self.clock.monotonic()
+        deadline = start + self.policy.time_budget_seconds
+        units, queue_empty = self._receive(start)
+        if not units:
+            return DrainReport(Tally(), queue_empty=queue_empty)
+        units.sort(key=lambda unit: _by_insertion(unit.message))  # coalescing: later insertion wins ties
+        self.engine.settle(units, deadline=deadline)
+        tally = Tally()
+        deleted = released = 0
+        for unit in units:
+            if self._finish(unit):
+                deleted += 1
+            else:
+                released += 1
+            tally.add(unit.tally)
+        seconds = self.clock.monotonic() - start
+        event(
+            log,
+            logging.INFO,
+            "bulk.drained",
+            messages=len(units),
+            records=tally.records,
+            written=tally.written,
+            dead_lettered=tally.dead_lettered,
+            rescheduled=tally.rescheduled,
+            superseded=tally.superseded,
+            retried=tally.retried,
+            poisoned=tally.poisoned,
+            deleted=deleted,
+            released=released,
+            writer_calls=tally.writer_calls,
+            seconds=round(seconds, 3),
+            queue_empty=queue_empty,
+        )
+        return DrainReport(tally, deleted, released, seconds, queue_empty)
+
+    def _receive(self, start: float) -> tuple[list[Unit], bool]:
+        units: list[Unit] = []
+        taken_refs: set[str] = set()
+        records = 0
+        stop_at = start + self.policy.time_budget_seconds * RECEIVE_SHARE_OF_BUDGET
+        visibility = int(self.policy.time_budget_seconds) + VISIBILITY_MARGIN_SECONDS
+        while records < self.policy.bulk_drain_max_records and self.clock.monotonic() < stop_at:
+            batch = self.source.receive(RECEIVE_BATCH, visibility_timeout_seconds=visibility)
+            for message in batch:
+                unit = self.engine.accept(message, taken_refs)
+                units.append(unit)
+                records += len(unit.records)
+            if len(batch) < RECEIVE_BATCH:
+                return units, True
+        return units, False
+
+    def _finish(self, unit: Unit) -> bool:
+        """Settle one message; True when it was deleted, False when released for a later run."""
+        message = unit.message
+        if unit.pending:
+            if unit.progressed:
+                send_continuation(self.sender, unit, self.clock, self.policy)
+            else:
+                attempt = max(r.delivery.transient_attempts for r, _ in unit.pending) + message.dequeue_count
+                if attempt < self.policy.max_dequeue_count:
+                    unit.tally.retried += len(unit.pending)
+                    self.source.release(message, delay_seconds=self.policy.transient_retry_delay_seconds)
+                    return False
+                write_poison_envelope(self.sender, self.poison_queue, unit, self.clock)
+        self.source.delete(message)
+        return True
+
+
+def _by_insertion(message: IncomingMessage) -> tuple[bool, float, str]:
+    inserted = message.inserted_on.timestamp() if message.inserted_on else 0.0
+    return message.inserted_on is None, inserted, message.id
