@@ -143,8 +143,10 @@ param operatorPrincipalType string = 'User'
 @description('E-mail address for the dead-letter and failure alerts; empty: alerts show in the Azure portal only.')
 param alertEmailAddress string = ''
 
-@description('Regular expression (case-insensitive) matching the app\'s log line for each dead-lettered record.')
-param deadLetterLogPattern string = 'dead[-_ ]lettered'
+// The sync core logs one event per dead-letter entry it writes (shared/sync, events carrying entry=<id>); tests/infra
+// checks this pattern matches exactly those events.
+@description('Regular expression (RE2, case-insensitive) matching the app\'s log events for dead-letter entries.')
+param deadLetterLogPattern string = '(record[.]dead_lettered|record[.]invalid|message[.]dead_lettered)( |$)'
 
 @description('Failed invocations plus error log lines per 15 minutes above which the failure alert fires.')
 @minValue(0)
