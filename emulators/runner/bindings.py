@@ -16,6 +16,7 @@ import logging
 import re
 import sys
 import typing
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -111,7 +112,7 @@ def read_functions(app: func.FunctionApp, local: LocalSettings) -> tuple[list[Fu
     """Specs of the functions the runner can drive, and (name, trigger type) of those it must skip."""
     specs: list[FunctionSpec] = []
     skipped: list[tuple[str, str]] = []
-    for function in app.get_functions():
+    for function in _indexed_functions(app):
         trigger = function.get_trigger()
         trigger_type = trigger.get_binding_name() if trigger is not None else "(none)"
         name = function.get_function_name() or function.get_user_function().__name__
@@ -120,6 +121,20 @@ def read_functions(app: func.FunctionApp, local: LocalSettings) -> tuple[list[Fu
             continue
         specs.append(_function_spec(name, function, local))
     return specs, skipped
+
+
+_INDEXED: weakref.WeakKeyDictionary[Any, list[Any]] = weakref.WeakKeyDictionary()
+
+
+def _indexed_functions(app: func.FunctionApp) -> list[Any]:
+    """`app.get_functions()`, once per app object: the worker indexes once per process, and a second call on the
+    same app fails its duplicate-name check (FunctionApp.validate_function_names keeps state)."""
+    if app not in _INDEXED:
+        try:
+            _INDEXED[app] = app.get_functions()
+        except ValueError as exc:
+            raise FunctionLoadError(str(exc)) from None
+    return _INDEXED[app]
 
 
 def _function_spec(name: str, function: Any, local: LocalSettings) -> FunctionSpec:

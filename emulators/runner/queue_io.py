@@ -15,7 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-from azure.storage.queue import QueueClient, QueueMessage, QueueServiceClient
+from azure.storage.queue import LinearRetry, QueueClient, QueueMessage, QueueServiceClient
+
+
+# The SDK's default retry waits 15 s and more between attempts; the listeners have their own back-off, and a
+# stuck call would hold up shutdown. Two quick retries ride over a hiccup of the local Azurite.
+def _retry_policy() -> LinearRetry:
+    return LinearRetry(backoff=0.2, random_jitter_range=0.1, retry_total=2)  # type: ignore[arg-type]
+
 
 _BASE64_WHITESPACE = str.maketrans("", "", " \t\r\n")  # .NET Convert.FromBase64String skips these
 
@@ -66,7 +73,9 @@ class QueueClients:
             key = (conn_string, queue_name)
             if key not in self._queues:
                 if conn_string not in self._services:
-                    self._services[conn_string] = QueueServiceClient.from_connection_string(conn_string)
+                    self._services[conn_string] = QueueServiceClient.from_connection_string(
+                        conn_string, retry_policy=_retry_policy(), connection_timeout=5, read_timeout=60
+                    )
                 self._queues[key] = self._services[conn_string].get_queue_client(queue_name)
             return self._queues[key]
 
