@@ -36,6 +36,7 @@ from typing import Any
 from emulators import seed
 from emulators.azurite import Azurite
 from emulators.entra import (
+    ClientCertificate,
     Directory,
     EntraEmulator,
     ManagedIdentityEndpoint,
@@ -166,6 +167,20 @@ class LocalCloud:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def rotate_app_certificate(self, *, valid_days: int = 365, retire_previous: bool = False) -> ClientCertificate:
+        """Rotate the app registration's certificate the way an operator does: register a new certificate, store it
+        as the new current version of the Key Vault certificate, and (optionally) remove the old one from the app
+        registration, after which assertions signed with it fail with AADSTS700027."""
+        previous = self.app_certificate
+        self.app_certificate = create_certificate(
+            "dataverse-sync", valid_days=valid_days, key=pooled_rsa_key(f"dataverse-sync rotation {uuid.uuid4()}")
+        )
+        self.directory.add_certificate(seed.DATAVERSE_APP_CLIENT_ID, self.app_certificate.certificate)
+        self.keyvault.secrets.import_certificate(seed.CERTIFICATE_NAME, self.app_certificate)
+        if retire_previous:
+            self.directory.remove_certificate(seed.DATAVERSE_APP_CLIENT_ID, previous.thumbprint_hex)
+        return self.app_certificate
 
     # --- what the app needs --------------------------------------------------------------------------------------
 

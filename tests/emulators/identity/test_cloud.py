@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -13,13 +14,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from azure.core.exceptions import ClientAuthenticationError
+from azure.identity import ManagedIdentityCredential
+from azure.keyvault.secrets import SecretClient
+from azure.keyvault.secrets._shared import http_challenge_cache
 from azure.storage.queue import QueueClient
+from cryptography.hazmat.primitives.serialization import pkcs12
 
 from emulators import seed
 from emulators.cloud import ROOT, LocalCloud
 from emulators.net import free_port
 from emulators.servers import ServerGroup
 from shared.config.settings import Settings
+from tests.emulators.identity import helpers
 
 
 @pytest.fixture(scope="module")
@@ -129,3 +136,29 @@ def test_command_line_runs_until_sigterm(tmp_path: Path) -> None:
     assert "local cloud stopped" in output
     data = json.loads((state / "cloud.json").read_text())
     assert data["endpoints"]["azurite_queue"] is None
+
+
+def test_certificate_rotation(full_cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch) -> None:
+    """New version in Key Vault becomes current; once retired, the old certificate is refused (AADSTS700027)."""
+    monkeypatch.setenv("IDENTITY_ENDPOINT", full_cloud.identity_endpoint)
+    monkeypatch.setenv("IDENTITY_HEADER", full_cloud.identity_header)
+    http_challenge_cache.clear()
+    previous = full_cloud.app_certificate
+    current = full_cloud.rotate_app_certificate(retire_previous=True)
+
+    vault = SecretClient(
+        full_cloud.keyvault_url,
+        ManagedIdentityCredential(client_id=seed.MANAGED_IDENTITY_CLIENT_ID),
+        verify_challenge_resource=False,
+        connection_verify=helpers.ca(full_cloud),
+    )
+    with vault:
+        pfx = base64.b64decode(vault.get_secret(seed.CERTIFICATE_NAME).value or "")
+        assert len(list(vault.list_properties_of_secret_versions(seed.CERTIFICATE_NAME))) == 2
+    assert pkcs12.load_key_and_certificates(pfx, None)[1] == current.certificate
+
+    scope = "https://contoso.crm.dynamics.com/.default"
+    tenant, app = seed.CONTOSO_TENANT_ID, seed.DATAVERSE_APP_CLIENT_ID
+    assert helpers.certificate_credential(full_cloud, tenant, app, certificate_data=pfx).get_token(scope).token
+    with pytest.raises(ClientAuthenticationError, match="AADSTS700027"):
+        helpers.certificate_credential(full_cloud, tenant, app, certificate_data=previous.pem()).get_token(scope)
