@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 import time
 import uuid
 from typing import Any
@@ -338,3 +339,28 @@ def test_a_new_credential_repeats_discovery_and_token_request(cloud: LocalCloud)
     credential.get_token(ORG_SCOPE)
     assert cloud.entra.stats["discovery"] - before.get("discovery", 0) == 1
     assert cloud.entra.stats["token"] - before.get("token", 0) == 1
+
+
+def test_client_secret_in_basic_authorization_header(cloud: LocalCloud) -> None:
+    """client_secret_basic (RFC 6749 §2.3.1), which the discovery document advertises."""
+    client_id = str(uuid.uuid4())
+    cloud.directory.register_app(client_id, home_tenant_id=CONTOSO, display_name="basic auth app")
+    cloud.directory.add_client_secret(client_id, "basic-secret")
+    response = requests.post(
+        token_endpoint(cloud, CONTOSO),
+        data={"grant_type": "client_credentials", "scope": ORG_SCOPE},
+        auth=(client_id, "basic-secret"),
+        verify=helpers.ca(cloud),
+        timeout=5,
+    )
+    assert response.status_code == 200
+    assert claims_of(response.json()["access_token"])["appid"] == client_id
+
+
+def test_directory_description_never_contains_client_secrets(cloud: LocalCloud) -> None:
+    client_id = str(uuid.uuid4())
+    cloud.directory.register_app(client_id, home_tenant_id=CONTOSO, display_name="described app")
+    cloud.directory.add_client_secret(client_id, "described-secret-value")
+    text = json.dumps(cloud.describe())
+    assert "described-secret-value" not in text
+    assert '"hint": "des"' in text

@@ -247,3 +247,12 @@ def test_sdk_with_token_for_another_tenant_fails_to_authenticate(cloud: LocalClo
     )
     with client, pytest.raises(ClientAuthenticationError, match="not configured to acquire tokens for tenant"):
         client.get_secret(seed.CERTIFICATE_NAME)
+
+
+def test_invalid_secret_name_is_bad_parameter(app_client: SecretClient) -> None:
+    with pytest.raises(HttpResponseError) as refused:
+        app_client.get_secret("not_a_valid_name")
+    assert refused.value.status_code == 400
+    assert refused.value.error is not None
+    assert refused.value.error.code == "BadParameter"
+    assert "The request URI contains an invalid name: not_a_valid_name" in str(refused.value.message)
