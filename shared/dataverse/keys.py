@@ -9,6 +9,16 @@ Rules followed (learn.microsoft.com/power-apps/developer/data-platform/...):
 - define-alternate-keys-entity: key values containing `/ < > * % & : \\ ? +` make GET/PATCH by key URL fail (the
   server rejects them in the path even percent-encoded), so such rows must be found with `$filter` (where those
   characters are fine once percent-encoded in the query string) and then addressed by primary id.
+
+Two forms of a record reference:
+- in a request URL (`record_path`): literals percent-encoded (UTF-8), as RFC 3986 requires (`#` -> `%23`, space ->
+  `%20`); the server decodes the path before parsing the key;
+- inside a JSON body (`record_reference`, for `@odata.id` and `@odata.bind`): the literal as is (quotes doubled).
+  Whether Dataverse percent-decodes these body references is not documented: Microsoft's Python SDK sends them
+  unencoded; an unencoded value is read the same by a server that decodes and by one that does not, as long as
+  it holds no `%` and nothing a URI parser treats as structure. So keys with `#` (a fragment in a URI), control
+  characters, or any key-breaking character are never put in a reference: they take the id path described above
+  (`needs_id_addressing`).
 """
 
 from __future__ import annotations
@@ -29,6 +39,8 @@ _LOOKUP_VALUE_COLUMN = re.compile(r"^_[a-z0-9_]+_value$")
 # Unreserved characters (RFC 3986) stay; the quote delimiting OData string literals stays readable. Everything
 # else, including `#`, spaces, `(`, `)`, `,`, `=` and non-ASCII (as UTF-8), is percent-encoded.
 _SAFE_IN_SEGMENT = "'"
+# What makes a key unusable in a URL (the documented set) or in a body reference (`#`, control characters).
+_UNSAFE_IN_REFERENCE = re.compile("[" + re.escape("".join(sorted(KEY_BREAKING_CHARACTERS)) + "#") + "\x00-\x1f\x7f]")
 
 
 class InvalidKey(ValueError):
@@ -65,15 +77,14 @@ def encode_for_url(text: str) -> str:
     return quote(text, safe=_SAFE_IN_SEGMENT)
 
 
-def key_breaks_urls(key: Mapping[str, KeyValue]) -> bool:
-    """True when a string value contains a character that makes a key URL fail (see module docstring)."""
-    return any(isinstance(v, str) and not KEY_BREAKING_CHARACTERS.isdisjoint(v) for v in key.values())
+def needs_id_addressing(key: Mapping[str, KeyValue]) -> bool:
+    """True when the key cannot be used in a URL or a body reference: resolve the row's id with `$filter`."""
+    return any(isinstance(v, str) and _UNSAFE_IN_REFERENCE.search(v) for v in key.values())
 
 
-def key_predicate(key: Mapping[str, KeyValue], *, primary_id: str | None = None) -> str:
-    """The parenthesised key of a record URL, percent-encoded: `(<guid>)` or `(col='v',col2=2)`.
-
-    A key made of the primary id column alone (a GUID) becomes the short `(<guid>)` form.
+def key_predicate(key: Mapping[str, KeyValue], *, primary_id: str | None = None, encode: bool = True) -> str:
+    """The parenthesised key of a record: `(<guid>)` or `(col='v',col2=2)`; percent-encoded unless `encode` is
+    False (body references). A key made of the primary id column alone becomes the short `(<guid>)` form.
     """
     if not key:
         raise InvalidKey("the key is empty")
@@ -82,14 +93,20 @@ def key_predicate(key: Mapping[str, KeyValue], *, primary_id: str | None = None)
         if not is_guid(value):
             raise InvalidKey(f"primary id {primary_id!r} must be a GUID")
         return f"({str(value).lower()})"
-    parts = [f"{column}={encode_for_url(odata_literal(column, value))}" for column, value in key.items()]
+    literals = ((column, odata_literal(column, value)) for column, value in key.items())
+    parts = [f"{column}={encode_for_url(literal) if encode else literal}" for column, literal in literals]
     return "(" + ",".join(parts) + ")"
 
 
 def record_path(entity_set: str, key: Mapping[str, KeyValue], *, primary_id: str | None = None) -> str:
-    """Relative URL of one record, e.g. `accounts(accountnumber='A%231')`: for request URLs, `@odata.id` and
-    `@odata.bind` values alike."""
+    """Relative URL of one record for a request line, e.g. `accounts(accountnumber='A%20B')`."""
     return entity_set + key_predicate(key, primary_id=primary_id)
+
+
+def record_reference(entity_set: str, key: Mapping[str, KeyValue], *, primary_id: str | None = None) -> str:
+    """A record reference for `@odata.id`/`@odata.bind` in a JSON body, e.g. `accounts(accountnumber='A B')`.
+    Only for keys where `needs_id_addressing` is False (see the module docstring)."""
+    return entity_set + key_predicate(key, primary_id=primary_id, encode=False)
 
 
 def filter_expression(key: Mapping[str, KeyValue]) -> str:

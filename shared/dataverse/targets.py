@@ -1,7 +1,8 @@
 """How one record travels: its bulk target (`Targets[i]` of a *Multiple action) or its `$batch` operation.
 
 - Upsert by alternate key: bulk target `{"@odata.type", "@odata.id": "accounts(accountnumber='A-1')", ...data}`
-  (webapi/reference/upsertmultiple), `$batch` `PATCH accounts(accountnumber='A-1')` (use-upsert-insert-update-record).
+  (webapi/reference/upsertmultiple), `$batch` `PATCH accounts(accountnumber='A-1')` (use-upsert-insert-update-record);
+  the key is percent-encoded in request lines, not in body references (keys.py explains why).
   Key columns are NOT repeated in the body: with the key in both body and `@odata.id` the create path of
   UpsertMultiple fails with 0x80040216 (microsoft/PowerPlatform-DataverseClient-Python#127), and the upsert doc
   advises against it.
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.dataverse.batch import BatchOperation
-from shared.dataverse.keys import record_path
+from shared.dataverse.keys import record_path, record_reference
 from shared.dataverse.metadata import TableMetadata
 from shared.sync.ports import JsonValue, Operation, RecordWrite
 
@@ -41,7 +42,7 @@ class Prepared:
     write: RecordWrite
     table: TableMetadata
     binds: dict[str, str] = field(default_factory=dict)  # "nav@odata.bind" -> "/entityset(key)"
-    alternate_key_path: str | None = None  # "accounts(accountnumber='A-1')": addressed by alternate key
+    by_alternate_key: bool = False  # addressed by its alternate key (URL / @odata.id), else by record_id
     record_id: str | None = None  # addressed by primary id (given, assigned or resolved)
     new_row: bool = False  # record_id addresses a row that does not exist yet: send the key columns too
 
@@ -54,8 +55,9 @@ class Prepared:
         return tuple(lookup.table for lookup in self.write.lookups.values())
 
     def path(self) -> str:
-        if self.alternate_key_path is not None:
-            return self.alternate_key_path
+        """The record in a request line (percent-encoded)."""
+        if self.by_alternate_key:
+            return record_path(self.table.entity_set, self.write.key)
         assert self.record_id is not None
         return record_path(
             self.table.entity_set, {self.table.primary_id: self.record_id}, primary_id=self.table.primary_id
@@ -72,12 +74,12 @@ class Prepared:
 
     def _key_columns_to_drop(self) -> set[str]:
         # Addressed by alternate key: key columns live in the URL/@odata.id only (see the module docstring).
-        return set(self.write.key) if self.alternate_key_path is not None else set()
+        return set(self.write.key) if self.by_alternate_key else set()
 
     def bulk_target(self) -> dict[str, Any]:
         target: dict[str, Any] = {"@odata.type": self.table.odata_type}
-        if self.alternate_key_path is not None:
-            target["@odata.id"] = self.alternate_key_path
+        if self.by_alternate_key:
+            target["@odata.id"] = record_reference(self.table.entity_set, self.write.key)
         elif self.record_id is not None:
             target[self.table.primary_id] = self.record_id
         target.update(self.payload())

@@ -3,9 +3,10 @@
 1. Group by (table, operation, impersonated caller); order groups so lookup targets are written before the rows
    pointing at them; a key repeated within a group goes to a later round (last write wins, never two writes of one
    row in one request).
-2. Prepare each record (targets.py): key URL, `@odata.bind`s; keys with characters that break key URLs
-   (keys.KEY_BREAKING_CHARACTERS) are resolved to primary ids with `$filter` first (for a lookup: a missing target
-   is a DEPENDENCY; for the record: an upsert creates it with a new id, an update is PERMANENT, a delete is done).
+2. Prepare each record (targets.py): key URL, `@odata.bind`s; keys with characters that break key URLs or body
+   references (keys.needs_id_addressing) are resolved to primary ids with `$filter` first (for a lookup: a missing
+   target is a DEPENDENCY; for the record: an upsert creates it with a new id, an update is PERMANENT, a delete is
+   done).
 3. Send: bulk actions in chunks of `bulk_chunk_size` in parallel (adaptive concurrency), else `$batch` of
    `batch_size` with `Prefer: odata.continue-on-error`.
 4. A failed bulk chunk (standard tables roll the whole request back, bulk-operations.md) is isolated: a chunk too
@@ -39,9 +40,10 @@ from shared.dataverse.errors import (
 from shared.dataverse.keys import (
     InvalidKey,
     any_of_filter,
-    key_breaks_urls,
+    needs_id_addressing,
     normalized_key,
     record_path,
+    record_reference,
 )
 from shared.dataverse.metadata import MetadataUnavailable, TableMetadata
 from shared.dataverse.policies import EnvironmentUnavailable
@@ -162,12 +164,13 @@ class WriteRun:
             elif set(write.key) == {table.primary_id}:
                 item.record_id = str(write.key[table.primary_id]).lower()
                 record_path(table.entity_set, write.key, primary_id=table.primary_id)  # validates the GUID
-            elif not key_breaks_urls(write.key):
-                item.alternate_key_path = record_path(table.entity_set, write.key)
+            elif not needs_id_addressing(write.key):
+                record_path(table.entity_set, write.key)  # validates the literals
+                item.by_alternate_key = True
             for navigation, lookup in write.lookups.items():
                 target = self.client.metadata.get(lookup.table)
-                if not key_breaks_urls(lookup.key):
-                    item.binds[bind_property(navigation)] = "/" + record_path(
+                if not needs_id_addressing(lookup.key):
+                    item.binds[bind_property(navigation)] = "/" + record_reference(
                         target.entity_set, lookup.key, primary_id=target.primary_id
                     )
         except InvalidKey as exc:
@@ -199,7 +202,7 @@ class WriteRun:
         wanted: dict[str, list[dict[str, KeyValue]]] = {}
         for item in prepared:
             for lookup in item.write.lookups.values():
-                if key_breaks_urls(lookup.key):
+                if needs_id_addressing(lookup.key):
                     wanted.setdefault(lookup.table, []).append(dict(lookup.key))
         if not wanted:
             return prepared
@@ -225,7 +228,7 @@ class WriteRun:
         failures: dict[str, DataverseError],
     ) -> bool:
         for navigation, lookup in item.write.lookups.items():
-            if not key_breaks_urls(lookup.key):
+            if not needs_id_addressing(lookup.key):
                 continue
             if lookup.table in failures:
                 self._settle(item, failures[lookup.table], prefix=f"resolving lookup {navigation}: ")
@@ -249,7 +252,7 @@ class WriteRun:
 
     def _resolve_own_keys(self, prepared: list[Prepared]) -> list[Prepared]:
         """Rows whose key breaks URLs: find their ids with `$filter`, then address them by id (keys.py)."""
-        pending = [p for p in prepared if p.record_id is None and p.alternate_key_path is None]
+        pending = [p for p in prepared if p.record_id is None and not p.by_alternate_key]
         if not pending:
             return prepared
         try:

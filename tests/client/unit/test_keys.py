@@ -10,10 +10,11 @@ from shared.dataverse.keys import (
     InvalidKey,
     any_of_filter,
     filter_expression,
-    key_breaks_urls,
     key_predicate,
+    needs_id_addressing,
     odata_literal,
     record_path,
+    record_reference,
 )
 
 GUID = "5E7A1CE0-0000-4000-8000-0000000C0001"
@@ -93,11 +94,24 @@ def test_encoding_round_trips_and_never_leaves_a_lone_quote(value: str) -> None:
 
 @pytest.mark.parametrize("char", list("/<>*%&:\\?+"))
 def test_key_breaking_characters_are_detected(char: str) -> None:
-    assert key_breaks_urls({"k": f"a{char}b"})
+    assert needs_id_addressing({"k": f"a{char}b"})
 
 
-def test_ordinary_values_do_not_break_urls() -> None:
-    assert not key_breaks_urls({"k": "O'Bryan #1 Zoë", "n": 5})
+@pytest.mark.parametrize("value", ["#1", "line\nbreak", "tab\t", "\x7f"])
+def test_characters_unsafe_in_body_references_also_take_the_id_path(value: str) -> None:
+    assert needs_id_addressing({"k": value})
+
+
+def test_ordinary_values_are_addressed_by_key() -> None:
+    assert not needs_id_addressing({"k": "O'Bryan (Zoë) 東京 a=b,c", "n": 5, "flag": True})
+
+
+def test_body_references_keep_literals_unencoded() -> None:
+    assert record_reference("accounts", {"accountnumber": "Zoë A (1)"}) == "accounts(accountnumber='Zoë A (1)')"
+    assert record_reference("accounts", {"accountnumber": "x') or (name eq 'y"}) == (
+        "accounts(accountnumber='x'') or (name eq ''y')"
+    )
+    assert record_reference("accounts", {"accountid": GUID}, primary_id="accountid") == f"accounts({GUID.lower()})"
 
 
 def test_filters_double_quotes_and_combine_keys() -> None:
