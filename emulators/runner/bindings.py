@@ -84,6 +84,7 @@ class FunctionSpec:
     outputs: tuple[QueueOutputSpec, ...]
     retry: RetryPolicy | None
     context_parameter: str | None
+    raw_trigger_type: type | None  # str/bytes annotation: the payload itself instead of QueueMessage/TimerRequest
     is_async: bool
     function_json: dict[str, Any]
 
@@ -159,14 +160,15 @@ def _function_spec(name: str, function: Any, local: LocalSettings) -> FunctionSp
             )
     assert trigger is not None  # read_functions only passes functions with a supported trigger
     user_function = function.get_user_function()
-    context_parameter = _check_parameters(where, user_function, trigger, outputs)
+    plan = _check_parameters(where, user_function, trigger, outputs)
     return FunctionSpec(
         name=name,
         user_function=user_function,
         trigger=trigger,
         outputs=tuple(outputs),
         retry=_retry_policy(function.get_settings_dict("retry_policy"), where),
-        context_parameter=context_parameter,
+        context_parameter=plan.context,
+        raw_trigger_type=plan.raw_trigger_type,
         is_async=inspect.iscoroutinefunction(user_function),
         function_json=function_json,
     )
@@ -238,54 +240,87 @@ def _interval(raw: dict[str, Any], key: str, where: str) -> timedelta:
     return parse_timespan(str(value), what=f"{where} retry {key}")
 
 
+@dataclass(frozen=True)
+class _ParameterPlan:
+    context: str | None
+    raw_trigger_type: type | None  # str or bytes: the worker's "generic" binding passes the raw payload
+
+
 def _check_parameters(
     where: str,
     user_function: Callable[..., Any],
     trigger: QueueTriggerSpec | TimerTriggerSpec,
     outputs: list[QueueOutputSpec],
-) -> str | None:
-    """The worker's load-time checks: every parameter is a binding (or `context`), every binding a parameter."""
-    parameters = inspect.signature(user_function).parameters
-    bound = {trigger.parameter} | {o.parameter for o in outputs if o.parameter != RETURN_BINDING}
-    context = CONTEXT_PARAMETER if CONTEXT_PARAMETER in parameters and CONTEXT_PARAMETER not in bound else None
-    declared = set(parameters) - ({context} if context else set())
-    if declared - bound:
-        raise FunctionLoadError(
-            f"{where}: the following parameters are declared in Python but not in function.json: "
-            f"{sorted(declared - bound)}"
-        )
-    if bound - declared:
-        raise FunctionLoadError(
-            f"{where}: the following parameters are declared in function.json but not in Python: "
-            f"{sorted(bound - declared)}"
-        )
-    _check_annotations(where, user_function, trigger, outputs)
-    return context
-
-
-def _check_annotations(
-    where: str,
-    user_function: Callable[..., Any],
-    trigger: QueueTriggerSpec | TimerTriggerSpec,
-    outputs: list[QueueOutputSpec],
-) -> None:
-    """Ask the azure-functions converters, as the worker does, whether each annotation fits its binding."""
+) -> _ParameterPlan:
+    """The Python worker's load-time checks (azure-functions-python-worker, functions.py Registry.add_function):
+    every parameter is a binding or `context`, every binding a parameter, and annotations fit the bindings."""
+    parameters = dict(inspect.signature(user_function).parameters)
     try:
         hints = typing.get_type_hints(user_function)
-    except Exception:  # unresolvable annotations: the worker would fail differently; skip
-        return
-    trigger_type = QUEUE_TRIGGER if isinstance(trigger, QueueTriggerSpec) else TIMER_TRIGGER
-    hint = hints.get(trigger.parameter)
-    if hint is not None and isinstance(hint, type) and not converter(trigger_type).check_input_type_annotation(hint):
-        raise FunctionLoadError(
-            f'{where}: type of {trigger.parameter} binding in function.json "{trigger_type}" does not match '
-            f'its Python annotation "{getattr(hint, "__name__", hint)}"'
-        )
-    for output in outputs:
-        if output.parameter == RETURN_BINDING:
-            continue
-        hint = hints.get(output.parameter)
-        if hint is not None and typing.get_origin(hint) is not func.Out:
+    except Exception as exc:
+        raise FunctionLoadError(f"{where}: its type annotations cannot be resolved ({exc})") from None
+    bound = {trigger.parameter} | {o.parameter for o in outputs if o.parameter != RETURN_BINDING}
+    context = None
+    if CONTEXT_PARAMETER in parameters and CONTEXT_PARAMETER not in bound:
+        context = parameters.pop(CONTEXT_PARAMETER).name
+        hint = hints.get(CONTEXT_PARAMETER)
+        if hint is not None and (not isinstance(hint, type) or hint.__name__ != "Context"):
             raise FunctionLoadError(
-                f"{where}: output binding parameter {output.parameter} must be annotated func.Out[...] (it is {hint!r})"
+                f'{where}: the "context" parameter is expected to be of type azure.functions.Context, got {hint!r}'
             )
+    if set(parameters) - bound:
+        raise FunctionLoadError(
+            f"{where}: the following parameters are declared in Python but not in function.json: "
+            f"{sorted(set(parameters) - bound)}"
+        )
+    if bound - set(parameters):
+        raise FunctionLoadError(
+            f"{where}: the following parameters are declared in function.json but not in Python: "
+            f"{sorted(bound - set(parameters))}"
+        )
+    raw_type = _check_trigger_annotation(where, trigger, hints.get(trigger.parameter))
+    for output in outputs:
+        if output.parameter != RETURN_BINDING:
+            _check_output_annotation(where, output.parameter, hints.get(output.parameter))
+    return _ParameterPlan(context, raw_type)
+
+
+def _check_trigger_annotation(where: str, trigger: QueueTriggerSpec | TimerTriggerSpec, hint: Any) -> type | None:
+    if hint is None:
+        return None
+    name = trigger.parameter
+    if hint is func.Out or typing.get_origin(hint) is func.Out:
+        raise FunctionLoadError(
+            f'{where}: binding {name} is declared to have the "in" direction in function.json, but its '
+            "annotation is azure.functions.Out in Python"
+        )
+    if not isinstance(hint, type):
+        raise FunctionLoadError(f"{where}: binding {name} has invalid non-type annotation {hint!r}")
+    if hint in (str, bytes):
+        return hint
+    trigger_type = QUEUE_TRIGGER if isinstance(trigger, QueueTriggerSpec) else TIMER_TRIGGER
+    if not converter(trigger_type).check_input_type_annotation(hint):
+        raise FunctionLoadError(
+            f'{where}: type of {name} binding in function.json "{trigger_type}" does not match its Python '
+            f'annotation "{hint.__name__}"'
+        )
+    return None
+
+
+def _check_output_annotation(where: str, name: str, hint: Any) -> None:
+    if hint is None:
+        return
+    if typing.get_origin(hint) is not func.Out:
+        raise FunctionLoadError(
+            f'{where}: binding {name} is declared to have the "out" direction, but its annotation in Python is '
+            "not a subclass of azure.functions.Out"
+        )
+    arguments = typing.get_args(hint)
+    if len(arguments) != 1:
+        raise FunctionLoadError(f"{where}: binding {name} has invalid Out annotation {hint!r}")
+    inner = arguments[0]
+    if inner not in (str, bytes) and not converter(QUEUE_OUTPUT).check_output_type_annotation(inner):
+        raise FunctionLoadError(
+            f'{where}: type of {name} binding in function.json "{QUEUE_OUTPUT}" does not match its Python '
+            f'annotation "{getattr(inner, "__name__", inner)}"'
+        )

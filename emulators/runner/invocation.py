@@ -109,6 +109,16 @@ class InvocationContext(func.Context):
         return self._retry_context
 
 
+def raw_trigger_value(payload: bytes, python_type: type) -> str | bytes:
+    """The worker's generic binding for a `str` or `bytes` annotation: the payload itself."""
+    if python_type is bytes:
+        return payload
+    try:
+        return payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return payload  # not text: the host sends bytes, and the generic binding passes them through
+
+
 def queue_trigger_value(
     body: bytes, *, message_id: str, dequeue_count: int, insertion_time: str | None,
     expiration_time: str | None, next_visible_time: str | None, pop_receipt: str,

@@ -22,6 +22,7 @@ import logging
 import threading
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import Any
 
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
 from azure.storage.queue import QueueClient, QueueMessage
@@ -30,7 +31,7 @@ from emulators.runner.backoff import RandomizedExponentialBackoff
 from emulators.runner.bindings import FunctionSpec, QueueTriggerSpec
 from emulators.runner.execution import HostServices, execute
 from emulators.runner.host_config import MIN_POLLING_INTERVAL
-from emulators.runner.invocation import Outcome, queue_trigger_value
+from emulators.runner.invocation import Outcome, queue_trigger_value, raw_trigger_value
 from emulators.runner.leases import MessageLease
 from emulators.runner.queue_io import (
     UndecodableMessage,
@@ -206,9 +207,10 @@ class QueueListener:
                 self._in_flight.pop(id(entry), None)
                 self._changed.notify_all()
 
-    def _run_function(self, entry: _InFlight, body: bytes) -> None:
-        message = entry.message
-        trigger_value = queue_trigger_value(
+    def _trigger_value(self, message: QueueMessage, body: bytes) -> Any:
+        if self.spec.raw_trigger_type is not None:
+            return raw_trigger_value(body, self.spec.raw_trigger_type)
+        return queue_trigger_value(
             body,
             message_id=message.id,
             dequeue_count=message.dequeue_count or 0,
@@ -217,6 +219,10 @@ class QueueListener:
             next_visible_time=iso(message.next_visible_on),
             pop_receipt=message.pop_receipt or "",
         )
+
+    def _run_function(self, entry: _InFlight, body: bytes) -> None:
+        message = entry.message
+        trigger_value = self._trigger_value(message, body)
         outcome = execute(
             self._services,
             self.spec,

@@ -30,7 +30,7 @@ from typing import Any
 from emulators.runner.backoff import RandomizedExponentialBackoff
 from emulators.runner.bindings import FunctionSpec, TimerTriggerSpec
 from emulators.runner.execution import HostServices, execute
-from emulators.runner.invocation import Outcome, timer_trigger_value
+from emulators.runner.invocation import Outcome, raw_trigger_value, timer_trigger_value
 
 log = logging.getLogger("emulators.runner")
 DEFAULT_DATETIME = "0001-01-01T00:00:00"  # how the host serializes an unset DateTime
@@ -214,11 +214,17 @@ class TimerListener:
 
     def _invoke_once(self, timer_info: dict[str, Any], fired_at: datetime, attempt: int) -> Outcome:
         max_retries = self.spec.retry.max_retry_count if self.spec.retry else 0
+        raw_type = self.spec.raw_trigger_type
+        trigger_value = (
+            raw_trigger_value(json.dumps(timer_info).encode(), raw_type)
+            if raw_type
+            else timer_trigger_value(timer_info)
+        )
         future: Future[Outcome] = self._services.pool.submit(
             lambda: execute(
                 self._services,
                 self.spec,
-                timer_trigger_value(timer_info),
+                trigger_value,
                 reason=f"Timer fired at {fired_at.isoformat()}",
                 retry_count=attempt,
                 max_retry_count=max_retries,

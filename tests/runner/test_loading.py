@@ -24,6 +24,8 @@ def _host(app: str, **overrides: str) -> LocalFunctionsHost:
         (f"{BROKEN}:bad_schedule", "must have 6 fields"),
         (f"{BROKEN}:unsupported_binding", "binding 'blob' .* supports queue and timer triggers"),
         (f"{BROKEN}:http_only", "no queue- or timer-triggered function"),
+        (f"{BROKEN}:bad_context", '"context" parameter is expected to be of type azure.functions.Context'),
+        (f"{BROKEN}:output_not_out", "annotation in Python is not a subclass of azure.functions.Out"),
         (f"{BROKEN}:missing", "is not an azure.functions.FunctionApp"),
     ],
 )

@@ -76,6 +76,33 @@ def test_a_failing_message_is_retried_then_moved_to_poison_with_its_body_intact(
     assert (stats.invocations, stats.failures, stats.poisoned, stats.successes) == (3, 3, 1, 0)
 
 
+def test_a_failed_message_waits_visibility_timeout_before_its_retry(make_host, queues, unique_name):
+    source = queues(unique_name)
+    tag = uuid.uuid4().hex
+    source.send_json({"tag": tag, "action": "fail"})
+    host_json = _host_json(visibilityTimeout="00:00:01", maxDequeueCount=2)
+    make_host(settings=_settings(source.name), host_json=host_json).run_until_idle(idle_seconds=0.3, timeout=20)
+
+    first, second = queue_app.calls_for(tag)
+    assert second["message"].dequeue_count == 2
+    assert second["at"] - first["at"] >= 0.9  # released with a 1 s visibility timeout, not at once
+
+
+def test_a_poison_queue_has_no_poison_queue_of_its_own(make_host, queues, unique_name):
+    source = queues(f"{unique_name}-poison")
+    tag = uuid.uuid4().hex
+    source.send_json({"tag": tag, "action": "fail"})
+    host = make_host(settings=_settings(source.name))
+    wait_until(lambda: queue_app.calls_for(tag))
+    time.sleep(0.6)  # several polling rounds
+
+    assert len(queue_app.calls_for(tag)) == 1  # left invisible after the failure: no fast retry loop
+    assert source.count() == 1
+    assert source.peek() == []
+    assert not queues(f"{source.name}-poison").exists()
+    assert host.stats["handle"].poisoned == 0
+
+
 def test_a_message_over_the_max_dequeue_count_is_poisoned_without_running(make_host, queues, unique_name):
     source = queues(unique_name)
     poison = queues(f"{unique_name}-poison")
@@ -141,6 +168,22 @@ def test_queue_output_is_sent_only_when_the_function_succeeds(make_host, queues,
 
     assert len(queue_app.calls_for(bad)) == 3  # it did set the output, three times, and failed each time
     assert output.decoded() == ["from the good one"]
+
+
+def test_a_list_set_on_an_output_sends_one_message_per_item(make_host, queues, unique_name):
+    source, output = queues(unique_name), queues(f"{unique_name}-out")
+    source.send_json({"tag": uuid.uuid4().hex, "forward": ["first", "second"]})
+    make_host(settings=_settings(source.name, output.name)).run_until_idle(idle_seconds=0.3, timeout=20)
+    assert sorted(output.decoded()) == ["first", "second"]
+
+
+def test_a_str_trigger_gets_the_text_and_a_return_value_is_the_output(make_host, queues, unique_name):
+    source, output = queues(unique_name), queues(f"{unique_name}-out")
+    source.send_raw(base64.b64encode("grüße ✓".encode()).decode())
+    host = make_host(app="tests.runner.apps.plain_app:app", settings=_settings(source.name, output.name))
+    host.run_until_idle(idle_seconds=0.3, timeout=20)
+    assert output.decoded() == ["GRÜSSE ✓"]
+    assert host.stats["shout"].successes == 1
 
 
 def test_bindings_come_from_the_app_with_settings_resolved(make_host, queues, unique_name):

@@ -43,3 +43,20 @@ http_only = func.FunctionApp()
 @http_only.route(route="health")
 def health(req: func.HttpRequest) -> func.HttpResponse:
     return func.HttpResponse("ok")
+
+
+bad_context = func.FunctionApp()
+
+
+@bad_context.queue_trigger(arg_name="msg", queue_name="runner-broken", connection="RUNNER_STORAGE")
+def odd_context(msg: func.QueueMessage, context: str) -> None:
+    pass
+
+
+output_not_out = func.FunctionApp()
+
+
+@output_not_out.queue_trigger(arg_name="msg", queue_name="runner-broken", connection="RUNNER_STORAGE")
+@output_not_out.queue_output(arg_name="out", queue_name="runner-broken-out", connection="RUNNER_STORAGE")
+def plain_output(msg: func.QueueMessage, out: str) -> None:
+    pass

@@ -32,6 +32,7 @@ def handle(msg: func.QueueMessage, out: func.Out[str], context: func.Context) ->
         CALLS.append(
             {
                 "tag": body.get("tag"),
+                "at": time.monotonic(),
                 "message": msg,
                 "body": body,
                 "invocation_id": context.invocation_id,
