@@ -158,8 +158,7 @@ def canonical_key(key: Mapping[str, KeyValue]) -> tuple[tuple[str, object], ...]
 
 
 def _canonical_value(value: KeyValue) -> object:
-    if isinstance(value, str):
-        return ("s", value.casefold())
-    if isinstance(value, bool):
-        return ("b", value)
-    return ("n", value)
+    kind = type(value)
+    if kind is str:
+        return ("s", value.casefold())  # type: ignore[union-attr]
+    return ("b" if kind is bool else "n", value)

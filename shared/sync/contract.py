@@ -40,13 +40,12 @@ MAX_RECORD_JSON_BYTES = 46_080
 # columns per key" (define-alternate-keys-entity). Strings are counted as UTF-16 (nvarchar), an approximation.
 MAX_KEY_BYTES = 900
 MAX_KEY_COLUMNS = 16
-# Same doc: with any of these characters in a key value, GET/PATCH (upsert) by that key "don't work".
-# https://learn.microsoft.com/power-apps/developer/data-platform/define-alternate-keys-entity
-KEY_UNADDRESSABLE_CHARACTERS = frozenset("/<>*%&:\\?+")
+# Key values with / < > * % & : \ ? + cannot be addressed by key URL (define-alternate-keys-entity); they are
+# valid here: the Dataverse writer finds such rows with $filter first (shared/dataverse/keys.py).
+
 # Dataverse BigInt is 64-bit; Decimal/Money are far smaller. Wider integers cannot be stored anywhere.
 MAX_INTEGER = 2**63 - 1
 MAX_SEQUENCE_TEXT = 64
-MAX_TEXT_IN_MESSAGE = 200
 
 _LOGICAL_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,127}$")
 # Single-valued navigation properties of custom lookups keep the schema name's case (e.g. new_ParentAccount).
@@ -75,50 +74,69 @@ class _DuplicateMembers(dict[str, Any]):
     duplicates: tuple[str, ...] = ()
 
 
-def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result = dict(pairs)
-    if len(result) == len(pairs):
-        return result
-    seen: set[str] = set()
-    duplicates: list[str] = []
-    for name, _ in pairs:
-        if name in seen:
-            duplicates.append(name)
-        seen.add(name)
-    marked = _DuplicateMembers(result)
-    marked.duplicates = tuple(duplicates)
-    return marked
+class _Guard:
+    """json.loads hooks that mark values the contract rejects, and remember whether they marked any."""
 
+    def __init__(self) -> None:
+        self.marked = False
 
-def _integer(text: str) -> int | _OutOfRange:
-    # Checked before int(): CPython refuses over 4,300 digits with ValueError, and huge ints are slow anyway.
-    if len(text.lstrip("-")) > 19:
+    def object(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        result = dict(pairs)
+        if len(result) == len(pairs):
+            return result
+        seen: set[str] = set()
+        duplicates: list[str] = []
+        for name, _ in pairs:
+            if name in seen:
+                duplicates.append(name)
+            seen.add(name)
+        marked = _DuplicateMembers(result)
+        marked.duplicates = tuple(duplicates)
+        self.marked = True
+        return marked
+
+    def integer(self, text: str) -> int | _OutOfRange:
+        # Checked before int(): CPython refuses over 4,300 digits with ValueError, and huge ints are slow anyway.
+        if len(text.lstrip("-")) <= 18:
+            return int(text)
+        value = int(text) if len(text.lstrip("-")) <= 19 else None
+        if value is not None and -MAX_INTEGER - 1 <= value <= MAX_INTEGER:
+            return value
+        self.marked = True
         return _OutOfRange(text)
-    value = int(text)
-    return value if -MAX_INTEGER - 1 <= value <= MAX_INTEGER else _OutOfRange(text)
+
+    def float(self, text: str) -> float | _OutOfRange:
+        value = float(text)  # "1e999" becomes inf: JSON has no infinity, Dataverse cannot store it
+        if math.isfinite(value):
+            return value
+        self.marked = True
+        return _OutOfRange(text)
+
+    def constant(self, name: str) -> _OutOfRange:
+        self.marked = True
+        return _OutOfRange(name)  # NaN, Infinity, -Infinity: accepted by json.loads, not JSON (RFC 8259 §6)
 
 
-def _float(text: str) -> float | _OutOfRange:
-    value = float(text)  # "1e999" becomes inf: JSON has no infinity, Dataverse cannot store it
-    return value if math.isfinite(value) else _OutOfRange(text)
-
-
-def _constant(name: str) -> _OutOfRange:
-    return _OutOfRange(name)  # NaN, Infinity, -Infinity: accepted by json.loads, not JSON (RFC 8259 §6)
-
-
-def loads_guarded(text: str) -> Any:
+def loads_guarded(text: str) -> tuple[Any, bool]:
     """json.loads that keeps going past values the contract rejects, marking them for the record's check.
 
-    Raises json.JSONDecodeError for text that is not JSON and RecursionError for absurd nesting.
+    Returns the value and whether anything was marked. Raises json.JSONDecodeError for text that is not JSON
+    and RecursionError for absurd nesting.
     """
-    return json.loads(
+    guard = _Guard()
+    value = json.loads(
         text,
-        object_pairs_hook=_object,
-        parse_int=_integer,
-        parse_float=_float,
-        parse_constant=_constant,
+        object_pairs_hook=guard.object,
+        parse_int=guard.integer,
+        parse_float=guard.float,
+        parse_constant=guard.constant,
     )
+    return value, guard.marked
+
+
+# Control characters and unpaired surrogates can only enter a JSON string through escapes (RFC 8259 §7); when
+# a message has none of these escapes, its strings need no per-character scan.
+_RISKY_ESCAPE = re.compile(r"\\u(?:00[01][0-9a-fA-F]|007[fF]|[dD][89a-fA-F])|\\[bf]")
 
 
 def dumps_compact(value: object) -> str:
@@ -166,14 +184,7 @@ def _key_value(value: object) -> KeyValue:
         if not value:
             raise ValueError("must not be empty")
         if _KEY_CONTROL.search(value):
-            raise ValueError("must not contain control characters")
-        bad = sorted(set(value) & KEY_UNADDRESSABLE_CHARACTERS)
-        if bad:
-            raise ContractError(
-                Code.KEY_NOT_ALLOWED_CHARACTERS,
-                f"contains {' '.join(bad)}: Dataverse cannot address a row by a key value with any of "
-                "/ < > * % & : \\ ? + (define-alternate-keys-entity)",
-            )
+            raise ContractError(Code.INVALID_TEXT, "a key value must not contain control characters")
         return value
     if isinstance(value, bool | int | float):
         return value
@@ -362,18 +373,28 @@ def parse_message(body: bytes, message_id: str) -> ParsedMessage | RejectedMessa
     text = decode_body(body)
     if isinstance(text, Problem):
         return RejectedMessage(text, body_as_text(body))
-    document = _load(text)
-    if isinstance(document, Problem):
-        return RejectedMessage(document, text)
+    loaded = _load(text)
+    if isinstance(loaded, Problem):
+        return RejectedMessage(loaded, text)
+    document, marked = loaded
     shape = _records_of(document)
     if isinstance(shape, Problem):
         return RejectedMessage(shape, text)
     items, single = shape
+    suspicious = marked or _RISKY_ESCAPE.search(text) is not None
+    may_be_too_large = len(body) > MAX_RECORD_JSON_BYTES
     records: list[Record] = []
     rejected: list[RejectedRecord] = []
     for index, item in enumerate(items):
         prefix: tuple[str | int, ...] = () if single else ("records", index)
-        parsed = parse_record(item, index=index, message_id=message_id, path=prefix)
+        parsed = parse_record(
+            item,
+            index=index,
+            message_id=message_id,
+            path=prefix,
+            suspicious=suspicious,
+            may_be_too_large=may_be_too_large,
+        )
         if isinstance(parsed, Record):
             records.append(parsed)
         else:
@@ -381,7 +402,7 @@ def parse_message(body: bytes, message_id: str) -> ParsedMessage | RejectedMessa
     return ParsedMessage(records, rejected, single)
 
 
-def _load(text: str) -> Any | Problem:
+def _load(text: str) -> tuple[Any, bool] | Problem:
     try:
         return loads_guarded(text)
     except RecursionError:
@@ -449,26 +470,32 @@ def _envelope_problem(document: dict[str, Any]) -> Problem | None:
 
 
 def parse_record(
-    item: Any, *, index: int, message_id: str, path: tuple[str | int, ...] = ()
+    item: Any,
+    *,
+    index: int,
+    message_id: str,
+    path: tuple[str | int, ...] = (),
+    suspicious: bool = True,
+    may_be_too_large: bool = True,
 ) -> Record | RejectedRecord:
+    """One record; `suspicious`/`may_be_too_large` False skip scans the caller has ruled out for the message."""
     delivery = _delivery_of(item)
     ref = delivery.ref or f"{message_id}:{index}"
-    rejected = _scan(item, path)
-    if rejected is None:
-        rejected = _check_size(item, path)
-    if rejected is not None:
-        return RejectedRecord(index, _strip_delivery(item), rejected, ref, delivery)
-    try:
-        spec = RecordSpec.model_validate(item)
-    except ValidationError as exc:
-        return RejectedRecord(index, _strip_delivery(item), _problem_from(exc, path), ref, delivery)
-    problem = _check_semantics(spec, path)
-    if problem is not None:
-        return RejectedRecord(index, _strip_delivery(item), problem, ref, delivery)
+    problem = _scan(item, path) if suspicious else None
+    spec = None
+    if problem is None:
+        try:
+            spec = RecordSpec.model_validate(item)
+        except ValidationError as exc:
+            problem = _problem_from(exc, path)
+    if spec is not None:  # valid records nest at most 4 levels: measuring and copying them is safe
+        problem = _check_semantics(spec, path) or (_check_size(item, path) if may_be_too_large else None)
+    if spec is None or problem is not None:
+        return RejectedRecord(index, _bounded(_without_delivery(item)), problem or _UNKNOWN, ref, delivery)
     return Record(
         ref=ref,
         index=index,
-        raw=_strip_delivery(item),  # type: ignore[arg-type]
+        raw=_without_delivery(item),
         environment=spec.environment,
         table=spec.table,
         operation=Operation(spec.operation),
@@ -480,6 +507,9 @@ def parse_record(
         caller_object_id=spec.caller_object_id,
         delivery=delivery,
     )
+
+
+_UNKNOWN = Problem(Code.SCHEMA_VIOLATION, "invalid record")
 
 
 def _delivery_of(item: Any) -> Delivery:
@@ -494,20 +524,27 @@ def _delivery_of(item: Any) -> Delivery:
     return Delivery(**spec.model_dump())
 
 
-def _strip_delivery(item: Any) -> JsonValue:
+def _without_delivery(item: Any) -> Any:
     if isinstance(item, dict) and "delivery" in item:
         return {k: v for k, v in item.items() if k != "delivery"}
-    return _plain(item)
+    return item
 
 
-def _plain(value: Any) -> JsonValue:
-    """Marker objects back to JSON values (out-of-range numbers keep their text) for dead letters."""
+_MAX_KEPT_DEPTH = 16
+_CUT = "…(nested too deeply, cut by dataverse-sync)"
+
+
+def _bounded(value: Any, depth: int = 0) -> JsonValue:
+    """A rejected record as plain JSON for its dead letter: marker objects back to their text, and nesting cut
+    at 16 levels (a record nested hundreds deep would overflow the stack of json.dumps later)."""
     if isinstance(value, _OutOfRange):
         return value.text
+    if isinstance(value, dict | list) and depth >= _MAX_KEPT_DEPTH:
+        return _CUT
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: _bounded(v, depth + 1) for k, v in value.items()}
     if isinstance(value, list):
-        return [_plain(v) for v in value]
+        return [_bounded(v, depth + 1) for v in value]
     return value  # type: ignore[no-any-return]
 
 
@@ -525,8 +562,7 @@ def _walk(
     value: Any, path: tuple[str | int, ...], depth: int
 ) -> Iterator[tuple[tuple[str | int, ...], tuple[Code, str]]]:
     if depth > _MAX_RECORD_DEPTH:
-        yield path, (Code.NESTING_TOO_DEEP, "nested deeper than a record can be")
-        return
+        return  # no valid record nests this deep: the schema check rejects it, without recursing further
     if isinstance(value, _OutOfRange):
         yield path, (Code.NUMBER_OUT_OF_RANGE, f"number {quote(value.text)} cannot be stored (64-bit, finite)")
     elif isinstance(value, str):
@@ -556,7 +592,7 @@ def _text_problem(text: str) -> str | None:
 
 
 def _check_size(item: Any, path: tuple[str | int, ...]) -> Problem | None:
-    size = json_size(_plain(item))
+    size = json_size(item)  # only for valid records: no markers, shallow
     if size > MAX_RECORD_JSON_BYTES:
         return Problem(
             Code.RECORD_TOO_LARGE,

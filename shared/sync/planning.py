@@ -42,17 +42,25 @@ class Plan:
 
 def plan(records: Sequence[Record]) -> Plan:
     """Plan resolved records given in arrival order (environment set on every record)."""
-    winners, superseded = coalesce(records)
-    parents = _parents(winners)
+    identities = {id(record): record_identity(record) for record in records}
+    winners, superseded = coalesce(records, identities)
+    parents = _parents(winners, identities)
     waves, breaks = _waves(winners, parents)
     return Plan(waves, superseded, parents, breaks)
 
 
-def coalesce(records: Sequence[Record]) -> tuple[list[Record], list[Superseded]]:
+Identity = tuple[str, str, tuple[tuple[str, object], ...]]
+
+
+def coalesce(
+    records: Sequence[Record], identities: dict[int, Identity | None] | None = None
+) -> tuple[list[Record], list[Superseded]]:
+    if identities is None:
+        identities = {id(record): record_identity(record) for record in records}
     best: dict[object, tuple[tuple[bool, int, int], Record]] = {}
     order: list[object] = []
     for arrival, record in enumerate(records):
-        identity: object = record_identity(record) or ("ref", record.ref)
+        identity: object = identities[id(record)] or ("ref", record.ref)
         rank = (record.sequence is not None, record.sequence or 0, arrival)
         current = best.get(identity)
         if current is None:
@@ -63,18 +71,18 @@ def coalesce(records: Sequence[Record]) -> tuple[list[Record], list[Superseded]]
     winners = [best[identity][1] for identity in order]
     winner_ids = {id(record) for record in winners}
     superseded = [
-        Superseded(record, best[record_identity(record) or ("ref", record.ref)][1])
+        Superseded(record, best[identities[id(record)] or ("ref", record.ref)][1])
         for record in records
         if id(record) not in winner_ids
     ]
     return winners, superseded
 
 
-def _parents(records: Sequence[Record]) -> dict[str, list[str]]:
+def _parents(records: Sequence[Record], identities: dict[int, Identity | None]) -> dict[str, list[str]]:
     writers_of_rows = {
         identity: record.ref
         for record in records
-        if record.operation is not Operation.DELETE and (identity := record_identity(record)) is not None
+        if record.operation is not Operation.DELETE and (identity := identities[id(record)]) is not None
     }
     parents: dict[str, list[str]] = {}
     for record in records:

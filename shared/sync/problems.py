@@ -41,7 +41,6 @@ class Code(StrEnum):
     INVALID_TEXT = "invalid_text"  # NUL, control characters, unpaired surrogates
     RECORD_TOO_LARGE = "record_too_large"
     KEY_REQUIRED = "key_required"
-    KEY_NOT_ALLOWED_CHARACTERS = "key_value_not_addressable"
     KEY_TOO_LARGE = "key_too_large"
     KEY_CONFLICT = "key_conflict"  # data sets a key column to another value than the key
     NOT_AN_ALTERNATE_KEY = "not_an_alternate_key"
