@@ -233,15 +233,15 @@ class KeyVaultEmulator:
         value = payload.get("value") if isinstance(payload, dict) else None
         if not isinstance(value, str):
             raise KeyVaultError(400, "BadParameter", "Property 'value' is required and must be a string.")
-        attributes = payload.get("attributes") or {}
+        attributes = _attributes_from(payload)
         secret = self.secrets.set(
             request.path_params["name"],
             value,
-            content_type=payload.get("contentType"),
-            enabled=bool(attributes.get("enabled", True)),
+            content_type=_optional_str(payload, "contentType"),
+            enabled=attributes.get("enabled") is not False,
             not_before=attributes.get("nbf"),
             expires=attributes.get("exp"),
-            tags=payload.get("tags"),
+            tags=_tags_from(payload),
             now=self._clock(),
         )
         return self._bundle(request, secret), 200
@@ -252,15 +252,17 @@ class KeyVaultEmulator:
             payload = json.loads(await request.body() or b"{}")
         except json.JSONDecodeError:
             raise KeyVaultError(400, "BadParameter", "The request body is not valid JSON.") from None
-        attributes = payload.get("attributes") or {}
+        if not isinstance(payload, dict):
+            raise KeyVaultError(400, "BadParameter", "The request body must be a JSON object.")
+        attributes = _attributes_from(payload)
         updated = self.secrets.update(
             name,
             version,
             enabled=attributes.get("enabled"),
             not_before=attributes.get("nbf"),
             expires=attributes.get("exp"),
-            content_type=payload.get("contentType"),
-            tags=payload.get("tags"),
+            content_type=_optional_str(payload, "contentType"),
+            tags=_tags_from(payload),
             now=self._clock(),
         )
         if updated is None:
@@ -345,6 +347,33 @@ class KeyVaultEmulator:
             query = f"api-version={request.query_params['api-version']}&maxresults={size}&$skiptoken={token}"
             next_link = f"{self._vault_url(request)}{request.url.path}?{query}"
         return {"value": page, "nextLink": next_link}
+
+
+def _attributes_from(payload: dict[str, Any]) -> dict[str, Any]:
+    """`attributes` of a set/update body: `enabled` bool, `nbf`/`exp` epoch seconds (SecretAttributes)."""
+    attributes = payload.get("attributes") or {}
+    if not isinstance(attributes, dict):
+        raise KeyVaultError(400, "BadParameter", "Property 'attributes' must be an object.")
+    if "enabled" in attributes and not isinstance(attributes["enabled"], bool | None):
+        raise KeyVaultError(400, "BadParameter", "Property 'attributes.enabled' must be a boolean.")
+    for name in ("nbf", "exp"):
+        if attributes.get(name) is not None and not isinstance(attributes[name], int):
+            raise KeyVaultError(400, "BadParameter", f"Property 'attributes.{name}' must be seconds since 1970.")
+    return attributes
+
+
+def _optional_str(payload: dict[str, Any], name: str) -> str | None:
+    value = payload.get(name)
+    if value is not None and not isinstance(value, str):
+        raise KeyVaultError(400, "BadParameter", f"Property '{name}' must be a string.")
+    return value
+
+
+def _tags_from(payload: dict[str, Any]) -> dict[str, str] | None:
+    tags = payload.get("tags")
+    if tags is not None and not (isinstance(tags, dict) and all(isinstance(v, str) for v in tags.values())):
+        raise KeyVaultError(400, "BadParameter", "Property 'tags' must be an object of strings.")
+    return tags
 
 
 def _decode_skiptoken(token: str | None) -> int:

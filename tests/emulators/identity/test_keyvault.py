@@ -20,6 +20,7 @@ from emulators.cloud import LocalCloud
 from emulators.entra import create_certificate, pooled_rsa_key
 from emulators.entra.certificates import PEM_CONTENT_TYPE
 from tests.emulators.identity import helpers
+from tests.emulators.identity.conftest import OPERATOR_CLIENT_ID, OPERATOR_SECRET
 from tests.emulators.identity.helpers import claims_of
 
 pytestmark = pytest.mark.usefixtures("identity_environment")
@@ -256,3 +257,24 @@ def test_invalid_secret_name_is_bad_parameter(app_client: SecretClient) -> None:
     assert refused.value.error is not None
     assert refused.value.error.code == "BadParameter"
     assert "The request URI contains an invalid name: not_a_valid_name" in str(refused.value.message)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"contentType": "text/plain"}, {"value": "v", "tags": {"n": 1}}, {"value": "v", "attributes": {"exp": "soon"}}],
+    ids=["no-value", "non-string-tag", "non-numeric-exp"],
+)
+def test_invalid_set_requests_are_bad_parameter(cloud: LocalCloud, body: dict[str, object]) -> None:
+    token = helpers.secret_credential(cloud, seed.HOME_TENANT_ID, OPERATOR_CLIENT_ID, OPERATOR_SECRET).get_token(
+        "https://vault.azure.net/.default"
+    )
+    response = requests.put(
+        f"{cloud.keyvault_url}/secrets/{_unique('invalid')}",
+        params={"api-version": "2026-04-01"},
+        json=body,
+        headers={"Authorization": f"Bearer {token.token}"},
+        verify=helpers.ca(cloud),
+        timeout=5,
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "BadParameter"
