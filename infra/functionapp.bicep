@@ -13,9 +13,6 @@ param tags object
 @description('Resource id of the user-assigned managed identity.')
 param identityId string
 
-@description('Client id of the user-assigned managed identity.')
-param identityClientId string
-
 @description('URL of the deployment package container (https://<account>.blob.core.windows.net/<container>).')
 param deploymentContainerUrl string
 
@@ -66,9 +63,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
   // checkov:skip=CKV_AZURE_222:Public network access stays on for the scm endpoint only: Flex Consumption deployments (func azure functionapp publish, az functionapp deployment source config-zip) go through it, with Entra ID auth (basic auth is off). The app itself denies all inbound HTTP via its access restriction default action.
   name: appName
   location: location
-  tags: union(tags, {
-    'azd-service-name': 'sync'
-  })
+  tags: tags
   kind: 'functionapp,linux'
   identity: {
     type: 'UserAssigned'
@@ -92,8 +87,8 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       http20Enabled: true
       // No HTTP triggers: refuse every inbound request to the app itself. The scm (deployment) endpoint keeps its own
       // rules so `func azure functionapp publish` and `az functionapp deployment source config-zip` still work; it
-      // accepts Entra ID tokens only (basic auth is off below).
-      // https://learn.microsoft.com/azure/app-service/app-service-ip-restrictions
+      // accepts Entra ID tokens only (basic auth is off below). Flex Consumption supports inbound access restrictions:
+      // https://learn.microsoft.com/azure/azure-functions/functions-networking-options#inbound-access-restrictions
       ipSecurityRestrictionsDefaultAction: denyInboundHttp ? 'Deny' : 'Allow'
       scmIpSecurityRestrictionsUseMain: false
       scmIpSecurityRestrictionsDefaultAction: 'Allow'

@@ -295,7 +295,6 @@ module functionApp 'functionapp.bicep' = {
     location: location
     tags: tags
     identityId: identity.outputs.id
-    identityClientId: identity.outputs.clientId
     deploymentContainerUrl: storage.outputs.deploymentContainerUrl
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB

@@ -20,6 +20,20 @@ PARSE_SCRIPT = INFRA / "tools" / "parse_bicep.py"
 GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 INTERPOLATION = re.compile(r"\$\{([^}]*)\}")
 
+FAKE_IDENTITY_CLIENT_ID = "3a11a9ed-0000-4000-8000-0000000b0001"
+
+# Stand-ins for what the modules output at deployment time, in the formats Azure returns them.
+FAKE_OUTPUTS: dict[tuple[str, ...], str] = {
+    ("storage", "blobEndpoint"): "https://stdvsynctoken.blob.core.windows.net/",
+    ("storage", "queueEndpoint"): "https://stdvsynctoken.queue.core.windows.net/",
+    ("identity", "clientId"): FAKE_IDENTITY_CLIENT_ID,
+    ("monitoring", "connectionString"): "InstrumentationKey=00000000-0000-0000-0000-000000000000;"
+    "IngestionEndpoint=https://westeurope-5.in.applicationinsights.azure.com/",
+    ("keyVault", "uri"): "https://kv-dvsync-token.vault.azure.net/",
+    ("environment()", "authentication", "loginEndpoint"): "https://login.microsoftonline.com/",
+    ("resource_group()", "location"): "westeurope",
+}
+
 
 def parse_infra() -> dict[str, Any]:
     """{"files": {relative path: pycep JSON}, "errors": {relative path: message}} for every .bicep under infra/."""

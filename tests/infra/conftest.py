@@ -9,21 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.infra.bicep import INFRA, Resolver, parse_infra
-
-FAKE_IDENTITY_CLIENT_ID = "3a11a9ed-0000-4000-8000-0000000b0001"
-
-# Stand-ins for what the modules output at deployment time, in the formats Azure returns them.
-FAKE_OUTPUTS: dict[tuple[str, ...], str] = {
-    ("storage", "blobEndpoint"): "https://stdvsynctoken.blob.core.windows.net/",
-    ("storage", "queueEndpoint"): "https://stdvsynctoken.queue.core.windows.net/",
-    ("identity", "clientId"): FAKE_IDENTITY_CLIENT_ID,
-    ("monitoring", "connectionString"): "InstrumentationKey=00000000-0000-0000-0000-000000000000;"
-    "IngestionEndpoint=https://westeurope-5.in.applicationinsights.azure.com/",
-    ("keyVault", "uri"): "https://kv-dvsync-token.vault.azure.net/",
-    ("environment()", "authentication", "loginEndpoint"): "https://login.microsoftonline.com/",
-    ("resource_group()", "location"): "westeurope",
-}
+from tests.infra.bicep import FAKE_OUTPUTS, INFRA, Resolver, parse_infra
 
 
 @pytest.fixture(scope="session")

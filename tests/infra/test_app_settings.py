@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 
 from shared.config.settings import CONNECTION, SCHEDULE_SETTINGS, SETTING_NAMES, ConfigError, Settings
-from tests.infra.bicep import ROOT
-from tests.infra.conftest import FAKE_IDENTITY_CLIENT_ID, FAKE_OUTPUTS
+from tests.infra.bicep import FAKE_IDENTITY_CLIENT_ID, FAKE_OUTPUTS, ROOT
 
 LOCAL_ONLY = {
     "LOCAL_CLOUD_CA_BUNDLE": "trusts the local cloud's CA; in Azure the public CAs are trusted already",
