@@ -90,12 +90,12 @@ def sample_ports() -> dict[str, int]:
 
 
 def _dataverse_module() -> ModuleType | None:
-    """emulators.dataverse when it offers the agreed `DataverseEmulator` API, else None (the hook stays idle)."""
+    """emulators.dataverse if it offers `DataverseEmulator` and `add_demo_orgs`, else None (no orgs started)."""
     try:
         module = importlib.import_module("emulators.dataverse")
     except ImportError:
         return None
-    return module if hasattr(module, "DataverseEmulator") else None
+    return module if hasattr(module, "DataverseEmulator") and hasattr(module, "add_demo_orgs") else None
 
 
 class LocalCloud:
@@ -333,16 +333,16 @@ class LocalCloud:
         self.keyvault.roles.assign(seed.MANAGED_IDENTITY_OBJECT_ID, FUNCTION_APP_ROLE)
 
     def _host_dataverse(self) -> None:
-        """Hook for emulators.dataverse (agreed API: DataverseEmulator(authority), add_org, org_app, set_org_url,
-        admin_app). Idle, with a warning, until that module provides it."""
+        """The Dataverse orgs of seed.ORGS with the demo application user (emulators.dataverse.demo), each on its own
+        origin, plus the emulator's admin API. Skipped, with a warning, if that package is not importable."""
         module = _dataverse_module() if self.with_dataverse else None
         if module is None:
             if self.with_dataverse:
-                log.warning("emulators.dataverse.DataverseEmulator is not available: no Dataverse orgs are started")
+                log.warning("emulators.dataverse is not available: no Dataverse orgs are started")
             return
-        self.dataverse = module.DataverseEmulator(self.authority)
-        for name, tenant_id in seed.ORGS.items():
-            self.dataverse.add_org(name, tenant_id=tenant_id, app_users=[seed.DATAVERSE_APP_CLIENT_ID])
+        self.dataverse = module.DataverseEmulator(self.authority, authority_host=self.entra_url)
+        module.add_demo_orgs(self.dataverse)
+        for name in seed.ORGS:
             url = self._add_server(f"dataverse-{name}", self.dataverse.org_app(name))
             self.dataverse.set_org_url(name, url)
             self.directory.add_resource(url)
