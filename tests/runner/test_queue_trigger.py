@@ -211,11 +211,11 @@ def test_batch_size_one_and_threshold_zero_process_one_message_at_a_time(make_ho
 def test_a_long_invocation_keeps_its_message_invisible_by_renewing_it(make_host, queues, unique_name):
     source = queues(unique_name)
     tag = uuid.uuid4().hex
-    source.send_json({"tag": tag, "action": "sleep", "seconds": 2.5})
-    host = make_host(settings=_settings(source.name), message_lease=timedelta(seconds=1))
+    source.send_json({"tag": tag, "action": "sleep", "seconds": 3})
+    host = make_host(settings=_settings(source.name), message_lease=timedelta(seconds=2))
     host.run_until_idle(idle_seconds=0.3, timeout=20)
 
-    # Without renewal the 1 s lease would end mid-run and the message would be delivered a second time.
+    # Without renewal the 2 s lease would end mid-run and the message would be delivered a second time.
     assert [call["message"].dequeue_count for call in queue_app.calls_for(tag)] == [1]
     assert source.count() == 0
     assert host.stats["handle"].successes == 1

@@ -23,9 +23,9 @@ def test_a_timer_fires_on_its_schedule_with_a_timer_request(make_host):
     assert type(first["timer"]) is TimerRequest
     assert first["timer"].past_due is False
     assert first["timer"].schedule_status == {}  # fires more than once a minute: no schedule monitor
-    assert 0.7 < second["at"] - first["at"] < 1.3
+    assert 0.5 < second["at"] - first["at"] < 1.5
     for call in (first, second):  # on whole seconds (the schedule's), shortly after the boundary
-        assert call["at"] % 1 < 0.3
+        assert call["at"] % 1 < 0.5
     assert host.stats["tick"].timer_runs >= 2
 
 
