@@ -32,6 +32,7 @@ log = logger("bulk")
 RECEIVE_BATCH = 32  # Get Messages: numofmessages at most 32 (learn.microsoft.com/rest/api/storageservices/get-messages)
 RECEIVE_SHARE_OF_BUDGET = 1 / 3
 VISIBILITY_MARGIN_SECONDS = 60
+FIRST_GUESS_RECORDS_PER_MESSAGE = 100
 
 
 @dataclass(frozen=True)
@@ -109,13 +110,18 @@ class BulkDrain:
         records = 0
         stop_at = start + self.policy.time_budget_seconds * RECEIVE_SHARE_OF_BUDGET
         visibility = int(self.policy.time_budget_seconds) + VISIBILITY_MARGIN_SECONDS
-        while records < self.policy.bulk_drain_max_records and self.clock.monotonic() < stop_at:
-            batch = self.source.receive(RECEIVE_BATCH, visibility_timeout_seconds=visibility)
+        limit = self.policy.bulk_drain_max_records
+        while records < limit and self.clock.monotonic() < stop_at:
+            # Ask for fewer messages near the limit, judging by the records per message seen so far (at first,
+            # guess 100: the producer helper packs messages full).
+            per_message = max(1, records // len(units)) if units else FIRST_GUESS_RECORDS_PER_MESSAGE
+            wanted = max(1, min(RECEIVE_BATCH, (limit - records + per_message - 1) // per_message))
+            batch = self.source.receive(wanted, visibility_timeout_seconds=visibility)
             for message in batch:
                 unit = self.engine.accept(message, taken_refs)
                 units.append(unit)
                 records += len(unit.records)
-            if len(batch) < RECEIVE_BATCH:
+            if len(batch) < wanted:
                 return units, True
         return units, False
 

@@ -273,8 +273,8 @@ def _cut_raw_message(entry: DeadLetter, limit: int) -> DeadLetter:
         size = json_size(candidate.to_json())
         if size <= limit or keep == 0:
             return candidate
-        # JSON escaping can make a character several bytes long: shrink by the excess, at least by 1/16.
-        keep = max(0, min(keep - (size - limit), keep - keep // 16 - 1))
+        # JSON escaping and UTF-8 make characters 1 to 6 bytes long: shrink in proportion to the excess.
+        keep = max(0, min(keep - 1, int(keep * (limit / size) * 0.99)))
 
 
 def _compact(value: dict[str, JsonValue]) -> dict[str, JsonValue]:

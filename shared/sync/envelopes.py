@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from shared.sync.contract import (
     MAX_MESSAGE_JSON_BYTES,
@@ -29,7 +29,7 @@ def record_with_delivery(record: Record, delivery: Delivery) -> dict[str, JsonVa
     item = dict(record.raw)
     if record.environment is not None:
         item["environment"] = record.environment
-    item["delivery"] = delivery.to_json()
+    item["delivery"] = replace(delivery, ref=record.ref).to_json()
     return item
 
 
