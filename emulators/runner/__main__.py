@@ -26,8 +26,9 @@ from emulators.runner.host import LocalFunctionsHost
 log = logging.getLogger("emulators.runner")
 
 
-class _StopRequested(Exception):
-    """Raised in the main thread by the first SIGINT/SIGTERM."""
+class _StopRequested(BaseException):
+    """Raised in the main thread by the first SIGINT/SIGTERM (a BaseException, like KeyboardInterrupt, so that
+    no `except Exception` on the way swallows it)."""
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -94,14 +94,11 @@ def converter(binding_type: str) -> Any:
     return meta.get_binding_registry().get(binding_type)  # type: ignore[no-untyped-call]
 
 
-def load_app(spec: str, root: Path) -> func.FunctionApp:
-    """Import `module:attribute` (default attribute `app`) with the project root on sys.path, as the worker does."""
+def load_app(spec: str) -> func.FunctionApp:
+    """Import `module:attribute` (default attribute `app`); call `added_to_path(root)` first."""
     module_name, _, attribute = spec.partition(":")
     if not module_name:
         raise RunnerConfigError(f"app {spec!r}: expected 'module:attribute', e.g. function_app:app")
-    root_text = str(root.resolve())
-    if root_text not in sys.path:
-        sys.path.insert(0, root_text)
     module = importlib.import_module(module_name)
     app = getattr(module, attribute or "app", None)
     if app is None or not callable(getattr(app, "get_functions", None)):
@@ -122,6 +119,15 @@ def read_functions(app: func.FunctionApp, local: LocalSettings) -> tuple[list[Fu
             continue
         specs.append(_function_spec(name, function, local))
     return specs, skipped
+
+
+def added_to_path(root: Path) -> str | None:
+    """Put the script root first on sys.path (the worker runs with it there); the entry added, or None."""
+    root_text = str(root.resolve())
+    if root_text in sys.path:
+        return None
+    sys.path.insert(0, root_text)
+    return root_text
 
 
 _INDEXED: weakref.WeakKeyDictionary[Any, list[Any]] = weakref.WeakKeyDictionary()

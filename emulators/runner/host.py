@@ -14,6 +14,7 @@ what is not emulated.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from emulators.runner.app_settings import AppliedEnvironment, LocalSettings, find_settings_file, setting
-from emulators.runner.bindings import FunctionSpec, QueueTriggerSpec, load_app, read_functions
+from emulators.runner.bindings import FunctionSpec, QueueTriggerSpec, added_to_path, load_app, read_functions
 from emulators.runner.errors import RunnerConfigError
 from emulators.runner.execution import HostServices
 from emulators.runner.host_config import HostConfig
@@ -85,6 +86,7 @@ class LocalFunctionsHost:
         self._specs: list[FunctionSpec] = []
         self.skipped_functions: list[tuple[str, str]] = []
         self._started = False
+        self._path_entry: str | None = None
 
     # --- public API -------------------------------------------------------------------------------------------
 
@@ -172,7 +174,8 @@ class LocalFunctionsHost:
         if runtime and runtime.lower() != "python":
             raise RunnerConfigError(f"FUNCTIONS_WORKER_RUNTIME is {runtime!r}; this runner hosts Python apps")
         config = HostConfig.load(self._host_json if isinstance(self._host_json, Path) else dict(self._host_json))
-        app = load_app(self.app_spec, self.root)
+        self._path_entry = added_to_path(self.root)
+        app = load_app(self.app_spec)
         self._specs, self.skipped_functions = read_functions(app, local)
         for name, trigger_type in self.skipped_functions:
             log.warning("Function '%s' has a %s trigger, which the local runner does not drive; skipped",
@@ -249,3 +252,6 @@ class LocalFunctionsHost:
             services.clients.close()
         self._queue_listeners, self._timer_listeners = [], []
         self._environment.restore()
+        if self._path_entry is not None and self._path_entry in sys.path:
+            sys.path.remove(self._path_entry)
+        self._path_entry = None
