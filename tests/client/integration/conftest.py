@@ -18,7 +18,9 @@ import pytest
 from azure.keyvault.secrets._shared import http_challenge_cache
 
 from emulators.cloud import LocalCloud, sample_values
-from shared.config.settings import Settings
+from emulators.dataverse import LatencyModel, Org
+from shared.config.settings import Settings, TableConfig
+from shared.dataverse import DataverseEnvironments, RetryOptions
 from shared.identity import DataverseCredentials, KeyVaultCertificateStore
 
 GRAM = 24
@@ -85,7 +87,40 @@ def cloud(tmp_path_factory: pytest.TempPathFactory, secrets: SecretRegistry) -> 
 
 @pytest.fixture(scope="package")
 def settings(cloud: LocalCloud) -> Settings:
-    return Settings.from_environ({**sample_values(), **cloud.app_settings()})
+    """The app's settings for this cloud, with every demo table configured in both environments (the sample
+    configures account and contact; dvs_orderline has a composite key, task no bulk actions)."""
+    base = Settings.from_environ({**sample_values(), **cloud.app_settings()})
+    tables = {
+        **next(iter(base.environments.values())).tables,
+        "dvs_orderline": TableConfig(alternate_keys=[["dvs_ordernumber", "dvs_linenumber"]]),
+        "task": TableConfig(),
+    }
+    environments = {name: env.model_copy(update={"tables": tables}) for name, env in base.environments.items()}
+    return dataclasses.replace(base, environments=environments)
+
+
+FAST_RETRY = RetryOptions(backoff_base_seconds=0.05, backoff_cap_seconds=0.5)
+
+
+@pytest.fixture(scope="package")
+def environments(cloud: LocalCloud, settings: Settings) -> Iterator[DataverseEnvironments]:
+    """What the app builds once per process. Faster back-off than production so fault tests stay short; the
+    emulator answers without simulated latency (tests that measure set their own)."""
+    for name in cloud.org_urls:
+        cloud.dataverse.org(name).set_latency(LatencyModel.zero())
+    dataverse = DataverseEnvironments(settings, build_credentials(cloud, settings), retry=FAST_RETRY)
+    yield dataverse
+    dataverse.close()
+
+
+@pytest.fixture
+def orgs(cloud: LocalCloud) -> dict[str, Org]:
+    """The emulated orgs, emptied (rows, counters, faults, throttling windows) before each test."""
+    handles = {name: cloud.dataverse.org(name) for name in cloud.org_urls}
+    for org in handles.values():
+        org.reset()
+        org.set_latency(LatencyModel.zero())
+    return handles
 
 
 @pytest.fixture(autouse=True)
