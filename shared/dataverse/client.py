@@ -24,6 +24,7 @@ from shared.dataverse.pipeline import HttpRequest, HttpResponse, Pipeline, Send
 from shared.dataverse.policies import (
     AuthPolicy,
     ConcurrencyPolicy,
+    EnvironmentUnavailable,
     HeadersPolicy,
     LoggingPolicy,
     RequestStats,
@@ -162,8 +163,11 @@ class DataverseClient:
         return self._pipeline.send(request)
 
     def check_token(self) -> None:
-        """Raise EnvironmentUnavailable-compatible errors early: the token provider is asked once."""
-        self._token_provider(False)
+        """Ask the token provider once, so that an environment without a token fails fast and whole."""
+        try:
+            self._token_provider(False)
+        except Exception as exc:  # TokenUnavailable and the like; their messages carry no secrets
+            raise EnvironmentUnavailable(str(exc) or type(exc).__name__) from None
 
     # --- reads -----------------------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from shared.config.settings import Settings
 from shared.dataverse.client import DataverseClient
+from shared.identity import DataverseCredentials, KeyVaultCertificateStore
 from shared.sync.ports import CheckResult, Outcome, ProbeReport, RecordWrite, WriteResult
 
 PROBE_TIMEOUT_SECONDS = 30.0
@@ -43,6 +44,13 @@ class DataverseEnvironments:
         self._overrides = client_overrides
         self._clients: dict[str, DataverseClient] = {}
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **client_overrides: Any) -> DataverseEnvironments:
+        """The production wiring: the managed identity reads the certificate from Key Vault, one
+        CertificateCredential per tenant (shared/identity). Build once per process."""
+        store = KeyVaultCertificateStore.from_settings(settings)
+        return cls(settings, DataverseCredentials.from_settings(settings, store), **client_overrides)
 
     def client(self, environment: str) -> DataverseClient:
         with self._lock:

@@ -97,10 +97,9 @@ class WriteRun:
                 self._execute_groups()
             except EnvironmentUnavailable as exc:
                 self._fill_remaining(f"environment {self.client.name} unavailable: {exc}")
-            except Exception as exc:  # the token provider or an unforeseen failure: never lose a record
-                if not _is_token_failure(exc):
-                    log.exception("unexpected failure while writing to %s", self.client.name)
-                self._fill_remaining(f"environment {self.client.name} unavailable: {type(exc).__name__}: {exc}")
+            except Exception as exc:  # a bug must not lose records: they come back TRANSIENT, the log has the cause
+                log.exception("unexpected failure while writing to %s", self.client.name)
+                self._fill_remaining(f"unexpected failure while writing to {self.client.name}: {type(exc).__name__}")
         self._fill_remaining("not attempted: the call's time budget was spent")
         results = [r for r in self.results if r is not None]
         self._log_summary(results, time.monotonic() - started)
@@ -611,7 +610,3 @@ def _result(ref: str, outcome: Outcome, error: DataverseError, prefix: str = "")
     if error.throttle_kind:
         message = f"throttled ({error.throttle_kind} limit): {message}"
     return WriteResult(ref, outcome, error.status, error.code, prefix + message, error.request_id)
-
-
-def _is_token_failure(exc: Exception) -> bool:
-    return type(exc).__name__ in {"TokenUnavailable", "CertificateUnavailable", "CertificateError"}

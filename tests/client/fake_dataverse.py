@@ -18,9 +18,11 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from requests.structures import CaseInsensitiveDict
 
+from shared.dataverse.errors import DataverseError
 from shared.dataverse.pipeline import HttpRequest, HttpResponse
 
 BAD = "BAD"  # a record whose data has {"name": "BAD..."} fails with a validation error
+DUPLICATE = {"error": {"code": "0x80040237", "message": "Cannot insert duplicate key."}}
 
 
 @dataclass
@@ -29,6 +31,7 @@ class FakeDataverse:
     bulk_supported: bool = True
     max_targets: int | None = None  # more targets than this -> 413
     faults: deque[HttpResponse] = field(default_factory=deque)  # answered before anything else
+    resets_after_processing: int = 0  # bulk requests processed, then the connection drops (ambiguous failure)
     requests: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -39,11 +42,24 @@ class FakeDataverse:
             if self.faults:
                 return self.faults.popleft()
         if path.endswith("UpsertMultiple") or path.endswith("CreateMultiple"):
-            return self._bulk(json.loads(request.body or b"{}")["Targets"], path.rsplit(".", 1)[1])
+            response = self._bulk(json.loads(request.body or b"{}")["Targets"], path.rsplit(".", 1)[1])
+            with self.lock:
+                if response.ok and self.resets_after_processing > 0:
+                    self.resets_after_processing -= 1
+                    reset = DataverseError(None, None, "ConnectionError: connection reset")
+                    return HttpResponse.failed(reset, maybe_delivered=True)
+            return response
         if path == "$batch":
             return self._batch(request)
         if request.method == "GET" and path == "accounts":
             return self._query(request.url)
+        if request.method == "GET" and path.startswith("accounts("):
+            found = self._by_id({"accountid": path[len("accounts(") : path.index(")")]})
+            return (
+                _json(200, {"accountid": "x"})
+                if found
+                else _json(404, {"error": {"code": "0x80040217", "message": "account Does Not Exist"}})
+            )
         if request.method == "GET" and path.startswith("EntityDefinitions"):
             return _json(200, {"EntitySetName": "accounts", "PrimaryIdAttribute": "accountid", "Keys": []})
         return _json(404, {"error": {"code": "0x80060888", "message": f"Resource not found for the segment '{path}'."}})
@@ -65,6 +81,8 @@ class FakeDataverse:
             return _json(413, {"error": {"code": "0x8004418a", "message": "Request is too large."}})
         if any(str(t.get("name", "")).startswith(BAD) for t in targets):
             return _json(400, {"error": {"code": "0x80044331", "message": "A validation error occurred."}})
+        if action == "CreateMultiple" and any(self._by_id(t) for t in targets):
+            return _json(400, DUPLICATE)
         with self.lock:
             for target in targets:
                 self._upsert(
@@ -115,6 +133,8 @@ class FakeDataverse:
             )
         key = _key_of(url)
         with self.lock:
+            if method == "POST" and self._by_id(data):
+                return 400, json.dumps(DUPLICATE)
             if method == "DELETE":
                 return (
                     (204, "")

@@ -9,16 +9,16 @@ import uuid
 import pytest
 
 from emulators import seed
-from emulators.dataverse import Access, AppUser, FaultRule, LatencyModel, Org, Role
+from emulators.dataverse import Access, AppUser, FaultKind, FaultRule, LatencyModel, Org, Role
 from emulators.dataverse.demo import ACT_ON_BEHALF_ROLE, DEMO_TABLES, SYNC_ROLE
 from shared.config.settings import Settings
 from shared.dataverse import DataverseEnvironments
-from shared.sync.ports import Lookup, Operation, Outcome, RecordWrite, WriteResult
+from shared.sync.ports import JsonValue, Lookup, Operation, Outcome, RecordWrite, WriteResult
 
 THROTTLE_CODES = ("0x80072322", "0x80072321", "0x80072326")  # requests, execution time, concurrency (api-limits)
 
 
-def upsert(ref: str, number: str, **data: object) -> RecordWrite:
+def upsert(ref: str, number: str, **data: JsonValue) -> RecordWrite:
     return RecordWrite(ref, "account", Operation.UPSERT, {"accountnumber": number}, {"name": f"account {ref}", **data})
 
 
@@ -73,10 +73,12 @@ def test_ten_thousand_upserts_survive_throttling_and_faults(
 ) -> None:
     org = orgs["contoso"]
     for code in THROTTLE_CODES:
-        org.add_fault(FaultRule(kind="429", count=1, limit_code=code, retry_after=1, path="UpsertMultiple"))
-    org.add_fault(FaultRule(kind="503", count=2, path="UpsertMultiple"))
-    org.add_fault(FaultRule(kind="502", count=1, path="UpsertMultiple"))
-    org.add_fault(FaultRule(kind="reset", count=2, path="UpsertMultiple"))
+        org.add_fault(
+            FaultRule(kind=FaultKind.THROTTLE, count=1, limit_code=code, retry_after=1, path="UpsertMultiple")
+        )
+    org.add_fault(FaultRule(kind=FaultKind.SERVICE_UNAVAILABLE, count=2, path="UpsertMultiple"))
+    org.add_fault(FaultRule(kind=FaultKind.BAD_GATEWAY, count=1, path="UpsertMultiple"))
+    org.add_fault(FaultRule(kind=FaultKind.RESET, count=2, path="UpsertMultiple"))
     writes = [upsert(str(i), f"N-{i:05d}", numberofemployees=i) for i in range(10_000)]
     client = environments.client("contoso")
     before = client.stats.snapshot()
@@ -322,13 +324,13 @@ def test_impersonation_needs_the_privilege_and_records_the_caller(
 
 
 def test_expired_token_is_refreshed_once(environments: DataverseEnvironments, orgs: dict[str, Org]) -> None:
-    orgs["contoso"].add_fault(FaultRule(kind="expired_token", count=1))
+    orgs["contoso"].add_fault(FaultRule(kind=FaultKind.EXPIRED_TOKEN, count=1))
     results = environments.write("contoso", [upsert("t", "TOK-1")], deadline=deadline())
     assert results[0].outcome is Outcome.WRITTEN
 
 
 def test_the_deadline_bounds_a_call(environments: DataverseEnvironments, orgs: dict[str, Org]) -> None:
-    orgs["contoso"].add_fault(FaultRule(kind="slow", count=5, delay_seconds=3.0))
+    orgs["contoso"].add_fault(FaultRule(kind=FaultKind.SLOW, count=5, delay_seconds=3.0))
     started = time.monotonic()
     results = environments.write("contoso", [upsert("s", "SLOW-1")], deadline=deadline(1.0))
     assert time.monotonic() - started < 2.0

@@ -183,6 +183,31 @@ def test_keys_that_break_urls_are_resolved_then_written_by_id() -> None:
     assert fake.rows["B&2"]["name"] == "created"
 
 
+def test_a_create_whose_first_attempt_landed_is_not_duplicated() -> None:
+    """CreateMultiple is processed but the connection drops before the answer: the retry hits the client-assigned
+    ids, the records are checked by id and reported WRITTEN, and no second row exists."""
+    fake = FakeDataverse(resets_after_processing=1)
+    creates = [
+        RecordWrite(str(i), "account", Operation.CREATE, {"accountnumber": f"C-{i}"}, {"name": f"c{i}"})
+        for i in range(3)
+    ]
+    results = make_client(fake, max_parallelism=1).write(creates, deadline=time.monotonic() + 10)
+    assert [r.outcome for r in results] == [Outcome.WRITTEN] * 3
+    assert {r.message for r in results} == {"created by an earlier attempt"}
+    assert len(fake.rows) == 3
+    assert fake.requests.count("POST accounts/Microsoft.Dynamics.CRM.CreateMultiple") == 2
+
+
+def test_a_genuine_duplicate_create_stays_permanent() -> None:
+    fake = FakeDataverse()
+    given = "22222222-2222-4222-8222-222222222222"
+    fake.rows["OLD"] = {"accountid": given, "accountnumber": "OLD"}
+    create = RecordWrite("dup", "account", Operation.CREATE, {"accountid": given}, {"name": "again"})
+    result = make_client(fake).write([create], deadline=time.monotonic() + 10)[0]
+    assert result.outcome is Outcome.PERMANENT
+    assert result.code == "0x80040237"
+
+
 def test_deletes_go_through_batch_and_missing_rows_count_as_done() -> None:
     fake = FakeDataverse()
     fake.rows["A-1"] = {"accountid": "x"}
