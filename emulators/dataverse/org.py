@@ -174,4 +174,4 @@ class Org:
 
     def expire_change_tokens(self) -> None:
         """Every delta token issued so far becomes expired (as after ExpireChangeTrackingInDays)."""
-        self.change_token_floor = self.store.version + 1
+        self.change_token_floor = self.store.next_version()  # tokens issued from now on carry >= this

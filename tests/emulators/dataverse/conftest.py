@@ -91,7 +91,7 @@ class Cloud:
 
     def api(self, org: str = "contoso", app_id: str = SYNC_APP, token: str | None = None) -> Api:
         session = self._sessions.setdefault(org, requests.Session())
-        return Api(self.urls[org], self.verify, token or self.token(org, app_id), session)
+        return Api(self.urls[org], self.verify, self.token(org, app_id) if token is None else token, session)
 
     def admin(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         return requests.request(method, f"{self.admin_url}{path}", verify=self.verify, timeout=30, **kwargs)
