@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 from azure.core.exceptions import ClientAuthenticationError
 from azure.identity import ManagedIdentityCredential
 from azure.keyvault.secrets import SecretClient
@@ -136,6 +137,49 @@ def test_command_line_runs_until_sigterm(tmp_path: Path) -> None:
     assert "local cloud stopped" in output
     data = json.loads((state / "cloud.json").read_text())
     assert data["endpoints"]["azurite_queue"] is None
+
+
+def test_s2s_chain_end_to_end(full_cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Managed identity -> Key Vault certificate -> a token per customer tenant -> WhoAmI in that tenant's org."""
+    if not full_cloud.org_urls:
+        pytest.skip("emulators.dataverse is not available")
+    monkeypatch.setenv("IDENTITY_ENDPOINT", full_cloud.identity_endpoint)
+    monkeypatch.setenv("IDENTITY_HEADER", full_cloud.identity_header)
+    http_challenge_cache.clear()
+    vault = SecretClient(
+        full_cloud.keyvault_url,
+        ManagedIdentityCredential(client_id=seed.MANAGED_IDENTITY_CLIENT_ID),
+        verify_challenge_resource=False,
+        connection_verify=helpers.ca(full_cloud),
+    )
+    with vault:
+        pfx = base64.b64decode(vault.get_secret(seed.CERTIFICATE_NAME).value or "")
+
+    tokens = {}
+    for org, tenant in seed.ORGS.items():
+        url = full_cloud.org_urls[org]
+        credential = helpers.certificate_credential(
+            full_cloud, tenant, seed.DATAVERSE_APP_CLIENT_ID, certificate_data=pfx
+        )
+        tokens[org] = credential.get_token(f"{url}/.default").token
+        who = requests.get(
+            f"{url}/api/data/v9.2/WhoAmI",
+            headers={"Authorization": f"Bearer {tokens[org]}"},
+            verify=helpers.ca(full_cloud),
+            timeout=10,
+        )
+        assert who.status_code == 200, who.text
+        app_user = full_cloud.dataverse.org(org).app_users[seed.DATAVERSE_APP_CLIENT_ID]
+        assert who.json()["UserId"] == app_user.systemuser_id
+
+    contoso, fabrikam = (full_cloud.org_urls[org] for org in ("contoso", "fabrikam"))
+    cross_tenant = requests.get(
+        f"{contoso}/api/data/v9.2/WhoAmI",
+        headers={"Authorization": f"Bearer {tokens['fabrikam']}"},
+        verify=helpers.ca(full_cloud),
+        timeout=10,
+    )
+    assert cross_tenant.status_code == 401, f"a token for {fabrikam} must not open {contoso}"
 
 
 def test_certificate_rotation(full_cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch) -> None:
