@@ -203,6 +203,15 @@ class PoisonTriage:
             )
             self.dead_letters.put(entry.serialize())
             tally.dead_lettered += 1
+            event(
+                log,
+                logging.WARNING,
+                "message.dead_lettered",
+                message_id=message.id,
+                code=parsed.problem.code.value,
+                reason=parsed.problem.message,
+                entry=entry.id,
+            )
             return "dead_lettered"
         tally.records = len(parsed.records) + len(parsed.rejected)
         for rejected in parsed.rejected:
@@ -223,6 +232,18 @@ class PoisonTriage:
             )
             self.dead_letters.put(entry.serialize())
             tally.dead_lettered += 1
+            event(
+                log,
+                logging.ERROR,
+                "record.dead_lettered",
+                message_id=message.id,
+                ref=record.ref,
+                kind=ReasonKind.POISONED.value,
+                code=Code.HOST_POISONED.value,
+                environment=record.environment,
+                table=record.table,
+                entry=entry.id,
+            )
         return "dead_lettered"
 
     def _dead_letter_invalid(self, rejected: RejectedRecord, source: Source, tally: Tally) -> None:
@@ -238,6 +259,17 @@ class PoisonTriage:
         )
         self.dead_letters.put(entry.serialize())
         tally.dead_lettered += 1
+        event(
+            log,
+            logging.WARNING,
+            "record.invalid",
+            message_id=source.message_id,
+            ref=rejected.ref,
+            code=rejected.problem.code.value,
+            path=rejected.problem.path or None,
+            reason=rejected.problem.message,
+            entry=entry.id,
+        )
 
 
 def _original_source(original: Mapping[str, Any], message: IncomingMessage) -> Source:
