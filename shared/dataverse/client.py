@@ -45,7 +45,8 @@ class ClientOptions:
     """Every knob of the client (documented in docs/client.md). Defaults come from Settings where it has one."""
 
     bulk_chunk_size: int = 1000  # records per CreateMultiple/UpdateMultiple/UpsertMultiple (bulk-operations)
-    batch_size: int = 100  # operations per $batch (fallback path and bad-record isolation; max 1000)
+    batch_size: int = 100  # operations per $batch (tables without bulk actions, deletes; max 1000)
+    isolation_leaf_size: int = 10  # a failed bulk piece this small is sent as $batch to get per-record results
     max_parallelism: int = 8  # upper bound of concurrent requests; x-ms-dop-hint and 429s lower it
     connect_timeout_seconds: float = 10.0
     read_timeout_seconds: float = 120.0

@@ -10,8 +10,9 @@
 3. Send: bulk actions in chunks of `bulk_chunk_size` in parallel (adaptive concurrency), else `$batch` of
    `batch_size` with `Prefer: odata.continue-on-error`.
 4. A failed bulk chunk (standard tables roll the whole request back, bulk-operations.md) is isolated: a chunk too
-   large is halved; otherwise it is re-sent as `$batch` with continue-on-error, so every good record lands and each
-   bad one gets its own Dataverse code and message. A table refusing the bulk action falls back to `$batch` for
+   large is halved; otherwise it is split into ten smaller bulk requests, recursively, and the small pieces that
+   still fail are sent as `$batch` with continue-on-error, so every good record lands and each bad one gets its
+   own Dataverse code and message. A table refusing the bulk action falls back to `$batch` for
    good. Throttled or failed parts of a `$batch` are re-sent after their Retry-After while the deadline allows.
 5. Outcomes: errors.classify (WRITTEN / PERMANENT / DEPENDENCY / TRANSIENT); work not started by the deadline,
    and anything cut short by it, is TRANSIENT.
@@ -84,8 +85,10 @@ class WriteRun:
         self.deadline = deadline
         self.results: list[WriteResult | None] = [None] * len(self.writes)
         self._lock = threading.Lock()
-        self._executor: ThreadPoolExecutor | None = None
-        self._in_worker = threading.local()
+        # Two pools: chunks run on the first; a failed chunk's isolation batches on the second (a worker waiting on
+        # its own pool could deadlock it). The adaptive limiter, not the pools, bounds requests in flight.
+        self._pools: list[ThreadPoolExecutor] = []
+        self._depth = threading.local()
 
     # --- entry -------------------------------------------------------------------------------------------------
 
@@ -107,13 +110,19 @@ class WriteRun:
 
     def _execute_groups(self) -> None:
         workers = max(1, self.client.options.max_parallelism)
-        with ThreadPoolExecutor(workers, thread_name_prefix=f"dataverse-{self.client.name}") as executor:
-            self._executor = executor
-            for key, indexes in order_groups(self.writes):
-                if time.monotonic() >= self.deadline:
-                    return
-                self._run_group(key, indexes)
-        self._executor = None
+        prefix = f"dataverse-{self.client.name}"
+        with (
+            ThreadPoolExecutor(workers, thread_name_prefix=f"{prefix}-chunks") as chunks,
+            ThreadPoolExecutor(workers, thread_name_prefix=f"{prefix}-isolation") as isolation,
+        ):
+            self._pools = [chunks, isolation]
+            try:
+                for key, indexes in order_groups(self.writes):
+                    if time.monotonic() >= self.deadline:
+                        return
+                    self._run_group(key, indexes)
+            finally:
+                self._pools = []
 
     # --- groups ------------------------------------------------------------------------------------------------
 
@@ -306,7 +315,7 @@ class WriteRun:
         size = max(1, self.client.options.bulk_chunk_size)
         self._parallel(self._bulk_chunk, [prepared[i : i + size] for i in range(0, len(prepared), size)])
 
-    def _bulk_chunk(self, chunk: list[Prepared]) -> None:
+    def _bulk_chunk(self, chunk: list[Prepared], *, ambiguous: bool = False) -> None:
         if self._spent(chunk):
             return
         table, operation = chunk[0].table, chunk[0].operation
@@ -331,6 +340,7 @@ class WriteRun:
             return
         error = response.error
         assert error is not None
+        ambiguous = ambiguous or response.maybe_delivered_before
         if bulk_refused(error, action):
             log.info("%s: %s refuses %s; using $batch from now on", self.client.name, table.logical_name, action)
             self.client.metadata.mark_no_bulk(table.logical_name)
@@ -339,13 +349,13 @@ class WriteRun:
             self._settle_all_items(chunk, error)
         elif error.too_large and len(chunk) > 1:
             half = len(chunk) // 2
-            self._bulk_chunk(chunk[:half])
-            self._bulk_chunk(chunk[half:])
+            self._bulk_chunk(chunk[:half], ambiguous=ambiguous)
+            self._bulk_chunk(chunk[half:], ambiguous=ambiguous)
         elif len(chunk) == 1:
-            self._settle(chunk[0], error, ambiguous=response.maybe_delivered_before)
+            self._settle(chunk[0], error, ambiguous=ambiguous)
         else:
             log.info(
-                "%s: %s of %d %s rows failed (%s %s); isolating the bad records with $batch",
+                "%s: %s of %d %s rows failed (%s %s); isolating the bad records",
                 self.client.name,
                 action,
                 len(chunk),
@@ -353,18 +363,31 @@ class WriteRun:
                 error.status,
                 error.code,
             )
-            self._batch_chunk(chunk, ambiguous=response.maybe_delivered_before)
+            self._isolate(chunk, ambiguous)
+
+    def _isolate(self, chunk: list[Prepared], ambiguous: bool) -> None:
+        """Find the bad records of a failed bulk chunk (standard tables roll back the whole request): re-send it as
+        ten smaller bulk requests; pieces that fail again are split the same way down to `isolation_leaf_size`,
+        then sent as `$batch` with continue-on-error, which gives each record its own result. Bulk costs several
+        times less per record than `$batch` (bulk-operations.md), so a rare bad record costs a few small requests
+        instead of re-sending the whole chunk record by record."""
+        leaf = max(1, self.client.options.isolation_leaf_size)
+        if len(chunk) <= leaf:
+            self._batch_chunk(chunk, ambiguous=ambiguous)
+            return
+        size = max(leaf, -(-len(chunk) // 10))
+        parts = [chunk[start : start + size] for start in range(0, len(chunk), size)]
+        self._parallel(lambda part: self._bulk_chunk(part, ambiguous=ambiguous), parts)
 
     # --- $batch ------------------------------------------------------------------------------------------------
 
     def _run_batches(self, prepared: list[Prepared]) -> None:
-        size = max(1, min(1000, self.client.options.batch_size))
-        self._parallel(self._batch_chunk, [prepared[i : i + size] for i in range(0, len(prepared), size)])
+        self._batch_chunk(prepared)
 
     def _batch_chunk(self, items: list[Prepared], *, ambiguous: bool = False) -> None:
         size = max(1, min(1000, self.client.options.batch_size))
-        for start in range(0, len(items), size):
-            self._batch_rounds(items[start : start + size], ambiguous)
+        batches = [items[start : start + size] for start in range(0, len(items), size)]
+        self._parallel(lambda batch: self._batch_rounds(batch, ambiguous), batches)
 
     def _batch_rounds(self, pending: list[Prepared], ambiguous: bool) -> None:
         """Send a `$batch`; re-send the parts that failed transiently (429/5xx) after their Retry-After."""
@@ -517,20 +540,18 @@ class WriteRun:
         return headers
 
     def _parallel(self, work: Callable[[T], None], items: list[T]) -> None:
-        """Run top-level chunks on the pool; work started inside a worker runs inline (no nested waiting)."""
-        if self._executor is None or getattr(self._in_worker, "active", False) or len(items) <= 1:
+        """Run items on the pool of the caller's depth (chunks, then isolation batches); deeper work runs inline."""
+        depth = getattr(self._depth, "value", 0)
+        if depth >= len(self._pools) or len(items) <= 1:
             for item in items:
                 work(item)
             return
 
         def run(item: T) -> None:
-            self._in_worker.active = True
-            try:
-                work(item)
-            finally:
-                self._in_worker.active = False
+            self._depth.value = depth + 1
+            work(item)
 
-        for future in [self._executor.submit(run, item) for item in items]:
+        for future in [self._pools[depth].submit(run, item) for item in items]:
             future.result()
 
     def _log_summary(self, results: list[WriteResult], seconds: float) -> None:

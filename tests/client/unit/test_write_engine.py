@@ -70,7 +70,18 @@ def test_one_bad_record_is_isolated_and_the_rest_land() -> None:
     assert "BAD 42" in str(by_ref["42"].message)
     assert sum(r.outcome is Outcome.WRITTEN for r in results) == 99
     assert len(fake.rows) == 99
-    assert fake.requests.count("POST $batch") == 4  # the failed chunk re-sent as 4 batches of <= 30
+    # 100 fail together -> 10 bulk pieces of 10 -> the one failing piece as one $batch with per-record answers
+    assert fake.requests.count("POST accounts/Microsoft.Dynamics.CRM.UpsertMultiple") == 11
+    assert fake.requests.count("POST $batch") == 1
+
+
+def test_many_bad_records_each_get_their_own_result() -> None:
+    fake = FakeDataverse()
+    bad = frozenset(range(3, 1000, 7))
+    results = make_client(fake).write(upserts(1000, bad=bad), deadline=time.monotonic() + 10)
+    assert {int(r.ref) for r in results if r.outcome is Outcome.PERMANENT} == set(bad)
+    assert sum(r.outcome is Outcome.WRITTEN for r in results) == 1000 - len(bad)
+    assert len(fake.rows) == 1000 - len(bad)
 
 
 def test_too_large_chunks_are_halved() -> None:
