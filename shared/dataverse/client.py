@@ -203,12 +203,12 @@ class DataverseClient:
             yield list(data.get("value", []))
             url = data.get("@odata.nextLink")
 
-    def _discover_table(self, table: str) -> TableMetadata:
+    def _discover_table(self, table: str, deadline: float | None = None) -> TableMetadata:
         path = (
             f"EntityDefinitions(LogicalName='{table}')?$select=LogicalName,EntitySetName,PrimaryIdAttribute"
             "&$expand=Keys($select=KeyAttributes)"
         )
-        response = self.request("GET", path, kind="GET EntityDefinitions")
+        response = self.request("GET", path, deadline=deadline, kind="GET EntityDefinitions")
         if not response.ok:
             assert response.error is not None
             raise MetadataUnavailable(table, response.error)

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from shared.config.settings import Settings
-from shared.dataverse.client import DataverseClient
+from shared.dataverse.client import DataverseClient, WhoAmI
 from shared.identity import DataverseCredentials, KeyVaultCertificateStore
 from shared.sync.ports import CheckResult, Outcome, ProbeReport, RecordWrite, WriteResult
 
@@ -72,6 +72,10 @@ class DataverseEnvironments:
             message = f"environment {environment!r} is not configured (DATAVERSE_ENVIRONMENTS)"
             return [WriteResult(w.ref, Outcome.PERMANENT, None, None, message) for w in writes]
         return self.client(environment).write(writes, deadline=deadline)
+
+    def whoami(self, environment: str, *, deadline: float | None = None) -> WhoAmI:
+        """`GET WhoAmI` in `environment` (raises DataverseRequestFailed / EnvironmentUnavailable)."""
+        return self.client(environment).whoami(deadline=deadline)
 
     # --- EnvironmentProbe --------------------------------------------------------------------------------------
 

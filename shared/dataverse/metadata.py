@@ -37,8 +37,8 @@ class MetadataUnavailable(Exception):
         self.error = error
 
 
-Discover = Callable[[str], TableMetadata]
-"""Fetches a table's definition from the environment; raises MetadataUnavailable."""
+Discover = Callable[[str, float | None], TableMetadata]
+"""Fetches a table's definition from the environment (before the deadline, if given); raises MetadataUnavailable."""
 
 
 class MetadataCache:
@@ -48,7 +48,7 @@ class MetadataCache:
         self._tables: dict[str, TableMetadata] = {}
         self._lock = threading.Lock()
 
-    def get(self, table: str) -> TableMetadata:
+    def get(self, table: str, deadline: float | None = None) -> TableMetadata:
         with self._lock:
             known = self._tables.get(table)
         if known is not None:
@@ -59,7 +59,7 @@ class MetadataCache:
                 table, config.entity_set, config.primary_id, list(config.alternate_keys), config.bulk
             )
         else:
-            metadata = self._merge(self._discover(table), config)
+            metadata = self._merge(self._discover(table, deadline), config)
         with self._lock:
             return self._tables.setdefault(table, metadata)
 

@@ -146,7 +146,7 @@ class WriteRun:
                 self._settle_permanent(i, f"table {table!r} is not configured for environment {self.client.name}")
             return None
         try:
-            return self.client.metadata.get(table)
+            return self.client.metadata.get(table, self.deadline)
         except MetadataUnavailable as exc:
             self._settle_all(indexes, exc.error, prefix=f"table {table!r}: ")
             return None
@@ -176,7 +176,7 @@ class WriteRun:
                 record_path(table.entity_set, write.key)  # validates the literals
                 item.by_alternate_key = True
             for navigation, lookup in write.lookups.items():
-                target = self.client.metadata.get(lookup.table)
+                target = self.client.metadata.get(lookup.table, self.deadline)
                 if not needs_id_addressing(lookup.key):
                     item.binds[bind_property(navigation)] = "/" + record_reference(
                         target.entity_set, lookup.key, primary_id=target.primary_id
@@ -218,7 +218,7 @@ class WriteRun:
         failures: dict[str, DataverseError] = {}
         for table_name, keys in wanted.items():
             try:
-                found[table_name] = self._resolve_ids(self.client.metadata.get(table_name), keys)
+                found[table_name] = self._resolve_ids(self.client.metadata.get(table_name, self.deadline), keys)
             except ResolveFailed as exc:
                 failures[table_name] = exc.error
             except MetadataUnavailable as exc:
@@ -254,7 +254,7 @@ class WriteRun:
                     ),
                 )
                 return False
-            target = self.client.metadata.get(lookup.table)
+            target = self.client.metadata.get(lookup.table, self.deadline)
             item.binds[bind_property(navigation)] = f"/{target.entity_set}({target_id})"
         return True
 

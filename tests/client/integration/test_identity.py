@@ -44,6 +44,13 @@ def test_tokens_for_two_tenants_from_the_key_vault_certificate(cloud: LocalCloud
     assert not status.expiring
 
 
+def test_certificate_chain_can_be_sent(cloud: LocalCloud, settings: Settings) -> None:
+    """DATAVERSE_SEND_CERT_CHAIN: the assertion carries x5c (subject name + issuer authentication)."""
+    credentials = build_credentials(cloud, settings, send_certificate_chain=True)
+    tenant, url = org(cloud, settings, "fabrikam")
+    assert cloud.authority.validate(credentials.get_token(tenant, url), audience=url, tenant_id=tenant)
+
+
 def test_tenant_without_consent_fails_with_entras_reason(cloud: LocalCloud, settings: Settings) -> None:
     credentials = build_credentials(cloud, settings)
     with pytest.raises(TokenUnavailable) as caught:

@@ -3,17 +3,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 
 import pytest
 
 from emulators import seed
+from emulators.cloud import LocalCloud
 from emulators.dataverse import Access, AppUser, FaultKind, FaultRule, LatencyModel, Org, Role
-from emulators.dataverse.demo import ACT_ON_BEHALF_ROLE, DEMO_TABLES, SYNC_ROLE
+from emulators.dataverse.demo import ACT_ON_BEHALF_ROLE, BYPASS_ROLE, DEMO_TABLES, SYNC_ROLE
 from shared.config.settings import Settings
 from shared.dataverse import DataverseEnvironments
 from shared.sync.ports import JsonValue, Lookup, Operation, Outcome, RecordWrite, WriteResult
+from tests.client.integration.conftest import build_credentials
 
 THROTTLE_CODES = ("0x80072322", "0x80072321", "0x80072326")  # requests, execution time, concurrency (api-limits)
 
@@ -322,6 +325,34 @@ def test_impersonation_needs_the_privilege_and_records_the_caller(
     row = org.row("account", accountnumber="IMP-1")
     assert row is not None
     assert row["createdby"] == seed.CONTOSO_USER_SYSTEMUSER_ID
+
+
+def test_bypass_headers_need_their_privilege(
+    cloud: LocalCloud, settings: Settings, environments: DataverseEnvironments, orgs: dict[str, Org]
+) -> None:
+    """`bypass_custom_plugins` and the environment's `bypass_business_logic` reach Dataverse as the MSCRM.* headers
+    (the emulator refuses them without prvBypassCustomPlugins / prvBypassCustomBusinessLogic)."""
+    org = orgs["contoso"]
+    contoso = settings.environments["contoso"].model_copy(update={"bypass_business_logic": "CustomSync,CustomAsync"})
+    bypassing = DataverseEnvironments(
+        dataclasses.replace(settings, environments={"contoso": contoso}),
+        build_credentials(cloud, settings),
+        bypass_custom_plugins=True,
+    )
+    try:
+        refused = bypassing.write("contoso", [upsert("b", "BYP-1")], deadline=deadline())[0]
+        assert refused.outcome is Outcome.PERMANENT
+        assert refused.status == 403
+        original = org.app_users[seed.DATAVERSE_APP_CLIENT_ID]
+        org.add_app_user(AppUser(**{**original.__dict__, "roles": [SYNC_ROLE, BYPASS_ROLE]}))
+        try:
+            accepted = bypassing.write("contoso", [upsert("b", "BYP-1")], deadline=deadline())[0]
+        finally:
+            org.add_app_user(original)
+    finally:
+        bypassing.close()
+    assert accepted.outcome is Outcome.WRITTEN
+    assert org.row("account", accountnumber="BYP-1") is not None
 
 
 def test_expired_token_is_refreshed_once(environments: DataverseEnvironments, orgs: dict[str, Org]) -> None:
