@@ -7,6 +7,7 @@ Nagle delay. The loop runs in a background thread (tests, `make run`) or in the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import threading
@@ -99,19 +100,32 @@ class ServerGroup:
                 raise TimeoutError("emulator servers did not start in time")
             time.sleep(0.005)
 
-    def stop(self, timeout: float = 10.0, grace: float = 0.5) -> None:
+    def stop(self, timeout: float = 10.0, grace: float = 0.2) -> None:
         for hosted in self._hosted:
             hosted.server.should_exit = True
         if self._thread is not None:
-            # uvicorn waits for every connection to close; an idle pooled TLS connection whose client never answers
-            # the close_notify holds it for timeout_graceful_shutdown (2 s). After `grace`, stop waiting for them.
             self._thread.join(grace)
-            for hosted in self._hosted:
-                hosted.server.force_exit = True
+            if self._thread.is_alive() and self._loop is not None:
+                with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nothing left to abort
+                    self._loop.call_soon_threadsafe(self._abort_idle_connections)
             self._thread.join(timeout)
             self._thread = None
         for hosted in self._hosted:
             hosted.sock.close()
+
+    def _abort_idle_connections(self) -> None:
+        """Drop keep-alive connections that carry no request (runs on the loop).
+
+        On shutdown uvicorn closes idle connections and waits until they are gone; closing a TLS connection waits
+        for the client's close_notify, which a pooled client connection (requests/urllib3) never sends, so every
+        such connection would hold `stop()` for timeout_graceful_shutdown (2 s). In-flight requests still finish.
+        """
+        for hosted in self._hosted:
+            for connection in list(hosted.server.server_state.connections):
+                cycle = getattr(connection, "cycle", None)
+                transport = getattr(connection, "transport", None)
+                if transport is not None and (cycle is None or cycle.response_complete):
+                    transport.abort()
 
     def call_soon(self, fn: Callable[[], Any]) -> None:
         """Run fn on the servers' event loop (for state shared with async handlers)."""
