@@ -209,12 +209,7 @@ class KeyVaultEmulator:
         version = request.path_params.get("version")
         secret = self.secrets.get(name, version)
         if secret is None:
-            shown = f"{name}/{version}" if version else name
-            raise KeyVaultError(
-                404,
-                "SecretNotFound",
-                f"A secret with (name/id) {shown} was not found in this key vault. {NOT_FOUND_HELP}",
-            )
+            raise _secret_not_found(name, version)
         if not secret.enabled:
             raise KeyVaultError(
                 403, "Forbidden", "Operation get is not allowed on a disabled secret.", inner="SecretDisabled"
@@ -266,12 +261,7 @@ class KeyVaultEmulator:
             now=self._clock(),
         )
         if updated is None:
-            shown = f"{name}/{version}" if version else name
-            raise KeyVaultError(
-                404,
-                "SecretNotFound",
-                f"A secret with (name/id) {shown} was not found in this key vault. {NOT_FOUND_HELP}",
-            )
+            raise _secret_not_found(name, version)
         body = self._bundle(request, updated)
         body.pop("value")  # update returns the bundle without the value
         return body, 200
@@ -303,23 +293,8 @@ class KeyVaultEmulator:
         )
         return attributes
 
-    def _bundle(self, request: Request, secret: SecretVersion) -> dict[str, Any]:
-        vault = self._vault_url(request)
-        body: dict[str, Any] = {
-            "value": secret.value,
-            "id": f"{vault}/secrets/{secret.name}/{secret.version}",
-            "attributes": self._attributes(secret),
-        }
-        if secret.content_type:
-            body["contentType"] = secret.content_type
-        if secret.tags:
-            body["tags"] = secret.tags
-        if secret.managed:
-            body["kid"] = f"{vault}/keys/{secret.name}/{secret.version}"
-            body["managed"] = True
-        return body
-
     def _item(self, request: Request, secret: SecretVersion, *, with_version: bool) -> dict[str, Any]:
+        """A SecretItem (lists): id, attributes, contentType, tags, managed; no value."""
         vault = self._vault_url(request)
         item: dict[str, Any] = {
             "id": f"{vault}/secrets/{secret.name}" + (f"/{secret.version}" if with_version else ""),
@@ -332,6 +307,13 @@ class KeyVaultEmulator:
         if secret.managed:
             item["managed"] = True
         return item
+
+    def _bundle(self, request: Request, secret: SecretVersion) -> dict[str, Any]:
+        """A SecretBundle (get, set): the version's item, its value, and `kid` for a certificate's secret."""
+        body = {"value": secret.value, **self._item(request, secret, with_version=True)}
+        if secret.managed:
+            body["kid"] = f"{self._vault_url(request)}/keys/{secret.name}/{secret.version}"
+        return body
 
     def _page(self, request: Request, items: list[dict[str, Any]]) -> dict[str, Any]:
         """One page of a list, with `nextLink` (carrying `$skiptoken`) while more remain."""
@@ -347,6 +329,13 @@ class KeyVaultEmulator:
             query = f"api-version={request.query_params['api-version']}&maxresults={size}&$skiptoken={token}"
             next_link = f"{self._vault_url(request)}{request.url.path}?{query}"
         return {"value": page, "nextLink": next_link}
+
+
+def _secret_not_found(name: str, version: str | None) -> KeyVaultError:
+    shown = f"{name}/{version}" if version else name
+    return KeyVaultError(
+        404, "SecretNotFound", f"A secret with (name/id) {shown} was not found in this key vault. {NOT_FOUND_HELP}"
+    )
 
 
 def _attributes_from(payload: dict[str, Any]) -> dict[str, Any]:

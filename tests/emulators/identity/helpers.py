@@ -27,40 +27,26 @@ def token_endpoint(cloud: LocalCloud, tenant: str) -> str:
     return f"{cloud.entra_url}/{tenant}/oauth2/v2.0/token"
 
 
+def _entra_options(cloud: LocalCloud) -> dict[str, Any]:
+    """What every credential needs to use the emulated Entra ID; no retries, so expected failures are quick."""
+    return {
+        "authority": cloud.entra_url,
+        "disable_instance_discovery": True,
+        "connection_verify": ca(cloud),
+        "retry_total": 0,
+    }
+
+
 def certificate_credential(cloud: LocalCloud, tenant: str, client_id: str, **kwargs: Any) -> CertificateCredential:
-    return CertificateCredential(
-        tenant,
-        client_id,
-        authority=cloud.entra_url,
-        disable_instance_discovery=True,
-        connection_verify=ca(cloud),
-        retry_total=0,
-        **kwargs,
-    )
+    return CertificateCredential(tenant, client_id, **_entra_options(cloud), **kwargs)
 
 
 def secret_credential(cloud: LocalCloud, tenant: str, client_id: str, secret: str) -> ClientSecretCredential:
-    return ClientSecretCredential(
-        tenant,
-        client_id,
-        secret,
-        authority=cloud.entra_url,
-        disable_instance_discovery=True,
-        connection_verify=ca(cloud),
-        retry_total=0,
-    )
+    return ClientSecretCredential(tenant, client_id, secret, **_entra_options(cloud))
 
 
 def assertion_credential(cloud: LocalCloud, tenant: str, client_id: str, assertion: str) -> ClientAssertionCredential:
-    return ClientAssertionCredential(
-        tenant,
-        client_id,
-        lambda: assertion,
-        authority=cloud.entra_url,
-        disable_instance_discovery=True,
-        connection_verify=ca(cloud),
-        retry_total=0,
-    )
+    return ClientAssertionCredential(tenant, client_id, lambda: assertion, **_entra_options(cloud))
 
 
 def client_assertion(
