@@ -41,14 +41,6 @@ class SecretVersion:
     tags: dict[str, str]
     managed: bool = False  # backs a Key Vault certificate
 
-    def is_active(self, now: float) -> bool:
-        """Enabled and inside its validity window (what `nbf`/`exp` mean; see the vault for enforcement)."""
-        return (
-            self.enabled
-            and (self.not_before is None or self.not_before <= now)
-            and (self.expires is None or now < self.expires)
-        )
-
 
 def new_version_id() -> str:
     return uuid.uuid4().hex

@@ -364,3 +364,16 @@ def test_directory_description_never_contains_client_secrets(cloud: LocalCloud) 
     text = json.dumps(cloud.describe())
     assert "described-secret-value" not in text
     assert '"hint": "des"' in text
+
+
+def test_revoked_consent_ends_token_issuance(cloud: LocalCloud) -> None:
+    client_id = str(uuid.uuid4())
+    cloud.directory.register_app(
+        client_id, home_tenant_id=seed.HOME_TENANT_ID, display_name="revoked", multi_tenant=True
+    )
+    cloud.directory.add_client_secret(client_id, "revoked-app-secret")
+    cloud.directory.consent(client_id, CONTOSO)
+    assert "access_token" in msal_token(cloud, CONTOSO, client_id, "revoked-app-secret", ORG_SCOPE)
+
+    cloud.directory.revoke_consent(client_id, CONTOSO)
+    assert msal_token(cloud, CONTOSO, client_id, "revoked-app-secret", ORG_SCOPE)["error_codes"] == [700016]

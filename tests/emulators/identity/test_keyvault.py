@@ -278,3 +278,21 @@ def test_invalid_set_requests_are_bad_parameter(cloud: LocalCloud, body: dict[st
     )
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "BadParameter"
+
+
+def test_role_scoped_to_one_secret_and_revoked(cloud: LocalCloud, operator_client: SecretClient) -> None:
+    allowed, other = _unique("scoped"), _unique("unscoped")
+    operator_client.set_secret(allowed, "a")
+    operator_client.set_secret(other, "b")
+    cloud.keyvault.roles.assign(seed.OTHER_IDENTITY_OBJECT_ID, "Key Vault Secrets User", secret=allowed)
+    try:
+        with _client(cloud, seed.OTHER_IDENTITY_CLIENT_ID) as client:
+            assert client.get_secret(allowed).value == "a"
+            with pytest.raises(HttpResponseError) as refused:
+                client.get_secret(other)
+            assert refused.value.status_code == 403
+    finally:
+        cloud.keyvault.roles.revoke(seed.OTHER_IDENTITY_OBJECT_ID, "Key Vault Secrets User", secret=allowed)
+    with _client(cloud, seed.OTHER_IDENTITY_CLIENT_ID) as client, pytest.raises(HttpResponseError) as revoked:
+        client.get_secret(allowed)
+    assert revoked.value.status_code == 403
