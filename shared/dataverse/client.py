@@ -18,7 +18,7 @@ from urllib.parse import quote, urlencode
 
 from shared.config.settings import EnvironmentConfig, Settings
 from shared.dataverse.concurrency import AdaptiveConcurrency
-from shared.dataverse.errors import DataverseError
+from shared.dataverse.errors import DataverseRequestFailed
 from shared.dataverse.metadata import MetadataCache, MetadataUnavailable, TableMetadata
 from shared.dataverse.pipeline import HttpRequest, HttpResponse, Pipeline, Send
 from shared.dataverse.policies import (
@@ -226,12 +226,6 @@ class DataverseClient:
         close = getattr(self._transport, "close", None)
         if callable(close):
             close()
-
-
-class DataverseRequestFailed(Exception):
-    def __init__(self, error: DataverseError) -> None:
-        super().__init__(f"{error.status or 'no response'} {error.code or ''} {error.message}".strip())
-        self.error = error
 
 
 def _ok_json(response: HttpResponse) -> Any:

@@ -71,6 +71,12 @@ class DataverseError:
         return (self.code or "").lower() in codes
 
 
+class DataverseRequestFailed(Exception):
+    def __init__(self, error: DataverseError) -> None:
+        super().__init__(f"{error.status or 'no response'} {error.code or ''} {error.message}".strip())
+        self.error = error
+
+
 def parse_error(status: int, body: bytes | str | None, request_id: str | None = None) -> DataverseError:
     """Read `{"error":{"code","message"}}`; fall back to a short excerpt of a non-JSON body."""
     payload: Any = None

@@ -35,6 +35,7 @@ from shared.dataverse.errors import (
     DUPLICATE_CODES,
     NOT_FOUND_CODES,
     DataverseError,
+    DataverseRequestFailed,
     classify,
     parse_error,
 )
@@ -206,7 +207,7 @@ class WriteRun:
             )
 
     def _resolve_lookups(self, prepared: list[Prepared]) -> list[Prepared]:
-        """Bind lookups whose key breaks URLs by the target's primary id, found with `$filter`."""
+        """Bind lookups whose key needs id addressing by the target's primary id, found with `$filter`."""
         wanted: dict[str, list[dict[str, KeyValue]]] = {}
         for item in prepared:
             for lookup in item.write.lookups.values():
@@ -219,9 +220,7 @@ class WriteRun:
         for table_name, keys in wanted.items():
             try:
                 found[table_name] = self._resolve_ids(self.client.metadata.get(table_name, self.deadline), keys)
-            except ResolveFailed as exc:
-                failures[table_name] = exc.error
-            except MetadataUnavailable as exc:
+            except (DataverseRequestFailed, MetadataUnavailable) as exc:
                 failures[table_name] = exc.error
         kept: list[Prepared] = []
         for item in prepared:
@@ -265,7 +264,7 @@ class WriteRun:
             return prepared
         try:
             found = self._resolve_ids(pending[0].table, [dict(p.write.key) for p in pending])
-        except ResolveFailed as exc:
+        except DataverseRequestFailed as exc:
             for item in pending:
                 self._settle(item, exc.error, prefix="resolving the key: ")
             return [p for p in prepared if p not in pending]
@@ -297,16 +296,10 @@ class WriteRun:
         for start in range(0, len(keys), size):
             chunk = keys[start : start + size]
             params = {"$select": select, "$filter": any_of_filter(list(chunk))}
-            try:
-                for page in self.client.pages(table.entity_set, params, deadline=self.deadline):
-                    for row in page:
-                        key = {column: row.get(column) for column in chunk[0]}
-                        found[normalized_key(key)] = str(row[table.primary_id]).lower()
-            except Exception as exc:
-                error = getattr(exc, "error", None)
-                if isinstance(error, DataverseError):
-                    raise ResolveFailed(error) from None
-                raise
+            for page in self.client.pages(table.entity_set, params, deadline=self.deadline):
+                for row in page:
+                    key = {column: row.get(column) for column in chunk[0]}
+                    found[normalized_key(key)] = str(row[table.primary_id]).lower()
         return found
 
     # --- bulk --------------------------------------------------------------------------------------------------
@@ -571,12 +564,6 @@ class WriteRun:
                 "seconds": round(seconds, 3),
             },
         )
-
-
-class ResolveFailed(Exception):
-    def __init__(self, error: DataverseError) -> None:
-        super().__init__(error.message)
-        self.error = error
 
 
 def bulk_refused(error: DataverseError, action: str) -> bool:
