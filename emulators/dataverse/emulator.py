@@ -78,6 +78,8 @@ class DataverseEmulator:
     def set_org_url(self, name: str, url: str) -> None:
         """The org's origin (https://127.0.0.1:<port>): token audience, OData-EntityId, @odata.context, links."""
         self.org(name).url = url.rstrip("/")
+        if name in self._apps:
+            self._apps[name].forget_tokens()  # validated for the previous audience
 
     def admin_app(self) -> AdminApp:
         if self._admin is None:

@@ -26,7 +26,7 @@ _SEGMENT_RE = re.compile(r"^([A-Za-z_$][\w.$]*)(?:\((.*)\))?$", re.DOTALL)
 DANGEROUS_PATH_CHARACTERS = "<>*%&:\\?"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: built once per record on the bulk hot path, and frozen init is slower
 class KeySpec:
     """`(guid)` -> record_id; `(col=value,...)` -> values (an id may also be named: accountid=<guid>)."""
 
@@ -35,7 +35,7 @@ class KeySpec:
     text: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Segment:
     name: str
     key: KeySpec | None = None
@@ -61,36 +61,36 @@ def parse_segment(text: str) -> Segment:
     return Segment(name, parse_key(inner), has_parens=True)
 
 
+_KEY_PART = re.compile(r"\s*([A-Za-z_][\w.]*)\s*=\s*(?:'((?:[^']|'')*)'|([^,']*?))\s*(?:,|$)")
+
+
 def parse_key(text: str) -> KeySpec:
+    """`<guid>` or `name=value[,name=value]`: strings quoted with '' for a quote, numbers and guids bare."""
     if GUID_RE.match(text):
         return KeySpec(record_id=text.lower(), text=text)
     values: dict[str, Any] = {}
+    if "''" not in text:  # fast path (bulk @odata.id): no escaped quotes, no commas inside quoted values
+        for part in text.split(","):
+            name, sep, raw = part.partition("=")
+            raw = raw.strip()
+            quotes = raw.count("'")
+            if not sep or quotes not in (0, 2) or (quotes == 2 and not (raw[0] == raw[-1] == "'")):
+                values.clear()
+                break
+            values[name.strip()] = raw[1:-1] if quotes else _literal(raw)
+        else:
+            return KeySpec(values=values, text=text)
     pos = 0
     while pos < len(text):
-        eq = text.find("=", pos)
-        if eq < 0:
+        match = _KEY_PART.match(text, pos)
+        if match is None or match.end() == pos:
+            if text.count("'") % 2:
+                raise errors.query_syntax(f"There is an unterminated literal at position {len(text)} in '{text}'.")
             raise errors.query_syntax(f"Bad Request - Error in query syntax. Key '{text}' is not valid.")
-        name = text[pos:eq].strip()
-        value, pos = _read_key_value(text, eq + 1)
-        values[name] = value
-        while pos < len(text) and text[pos] == " ":
-            pos += 1
-        if pos < len(text):
-            if text[pos] != ",":
-                raise errors.query_syntax(f"Bad Request - Error in query syntax. Key '{text}' is not valid.")
-            pos += 1
+        name, quoted, bare = match.groups()
+        values[name] = quoted.replace("''", "'") if quoted is not None else _literal(bare.strip())
+        pos = match.end()
     return KeySpec(values=values, text=text)
-
-
-def _read_key_value(text: str, pos: int) -> tuple[Any, int]:
-    while pos < len(text) and text[pos] == " ":
-        pos += 1
-    if pos < len(text) and text[pos] == "'":
-        return _read_string(text, pos)
-    end = pos
-    while end < len(text) and text[end] != ",":
-        end += 1
-    return _literal(text[pos:end].strip()), end
 
 
 def _read_string(text: str, pos: int) -> tuple[str, int]:
@@ -110,6 +110,8 @@ def _read_string(text: str, pos: int) -> tuple[str, int]:
 
 
 def _literal(token: str) -> Any:
+    if token.isdigit():
+        return int(token)
     lowered = token.lower()
     if lowered == "null":
         return None

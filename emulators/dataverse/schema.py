@@ -150,13 +150,14 @@ class Table:
     coercers: dict[str, Coercer] = field(default_factory=dict)  # writable non-lookup columns
     required: tuple[str, ...] = ()
     composed: tuple[Column, ...] = ()
+    keys_by_columns: dict[frozenset[str], AlternateKey] = field(default_factory=dict)
 
     @property
     def type_name(self) -> str:
         return f"Microsoft.Dynamics.CRM.{self.logical_name}"
 
     def key_for_columns(self, names: set[str]) -> AlternateKey | None:
-        return next((k for k in self.keys if set(k.columns) == names), None)
+        return self.keys_by_columns.get(frozenset(names))
 
 
 class Schema:
@@ -200,6 +201,7 @@ class Schema:
                     if table.columns[name].type not in KEY_TYPES:
                         raise SchemaError(f"{table.logical_name}: key column {name!r} has a type keys do not allow")
             table.by_odata_name = {c.odata_name: c for c in table.columns.values()}
+            table.keys_by_columns = {frozenset(k.columns): k for k in table.keys}
             table.coercers = {
                 c.name: compile_coercer(c, table)
                 for c in table.columns.values()

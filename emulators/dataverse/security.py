@@ -30,6 +30,8 @@ class Access(StrEnum):
     APPEND = "Append"
     APPEND_TO = "AppendTo"
 
+    __hash__ = str.__hash__  # Enum's Python-level hash is slow on the bulk path; equal to the str's anyway
+
 
 ALL_ACCESS = frozenset(Access)
 ACT_ON_BEHALF = "prvActOnBehalfOfAnotherUser"
@@ -89,9 +91,14 @@ class Principal:
     name: str
     roles: Sequence[Role]
     throttle_key: str  # service protection limits are counted per user
+    _granted: dict[tuple[str, str], bool] = field(default_factory=dict, compare=False, repr=False)
 
     def holds(self, logical_name: str, access: Access) -> bool:
-        return any(r.grants(logical_name, access) for r in self.roles)
+        key = (logical_name, access)
+        granted = self._granted.get(key)
+        if granted is None:
+            granted = self._granted[key] = any(r.grants(logical_name, access) for r in self.roles)
+        return granted
 
     def holds_special(self, privilege: str) -> bool:
         return any(privilege in r.special for r in self.roles)

@@ -11,6 +11,7 @@ case-insensitive collation). A key with any null part is not indexed (several ro
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -21,32 +22,38 @@ Row = dict[str, Any]
 KeyTuple = tuple[Any, ...]
 
 
-def _fold(value: Any) -> Any:
-    return value.casefold() if isinstance(value, str) else value
-
-
 class TableData:
     def __init__(self, table: Table) -> None:
         self.table = table
         self.rows: dict[str, Row] = {}
         self.key_indexes: list[tuple[AlternateKey, dict[KeyTuple, str]]] = [(k, {}) for k in table.keys]
+        self._index_by_key = {id(k): index for k, index in self.key_indexes}
         self.deleted: list[tuple[int, str]] = []  # (version of the delete, id): change tracking's deletions
 
     @staticmethod
     def key_tuple(key: AlternateKey, values: Mapping[str, Any]) -> KeyTuple | None:
-        parts = tuple(_fold(values.get(c)) for c in key.columns)
-        return None if None in parts else parts
+        parts = []
+        for column in key.columns:
+            value = values.get(column)
+            if value is None:
+                return None
+            parts.append(value.casefold() if type(value) is str else value)
+        return tuple(parts)
 
     def find_by_key(self, key: AlternateKey, values: Mapping[str, Any]) -> str | None:
-        index = next(i for k, i in self.key_indexes if k is key)
         parts = self.key_tuple(key, values)
-        return None if parts is None else index.get(parts)
+        return None if parts is None else self._index_by_key[id(key)].get(parts)
 
-    def _check_unique(self, row: Mapping[str, Any], record_id: str) -> None:
+    def _check_unique(self, row: Mapping[str, Any], record_id: str) -> list[tuple[dict[KeyTuple, str], KeyTuple]]:
+        """The index entries `row` needs; raises DuplicateRecordEntityKey if another row holds one of them."""
+        entries = []
         for key, index in self.key_indexes:
             parts = self.key_tuple(key, row)
-            if parts is not None and index.get(parts, record_id) != record_id:
-                raise errors.duplicate_key([row.get(c) for c in key.columns], key.name)
+            if parts is not None:
+                if index.get(parts, record_id) != record_id:
+                    raise errors.duplicate_key([row.get(c) for c in key.columns], key.name)
+                entries.append((index, parts))
+        return entries
 
     def _index(self, row: Mapping[str, Any], record_id: str) -> None:
         for key, index in self.key_indexes:
@@ -73,6 +80,14 @@ class Store:
         self.tables = {name: TableData(table) for name, table in schema.tables.items()}
         # Row versions are org-wide and only grow, like Dataverse's versionnumber (a SQL rowversion).
         self.version = 1_000_000
+        # Row ids: a random prefix per environment plus a counter, like Dataverse's sequential GUIDs (and much
+        # cheaper than uuid4 on the bulk path).
+        self._id_prefix = str(uuid.uuid4())[:24]
+        self._id_counter = 0
+
+    def new_id(self) -> str:
+        self._id_counter += 1
+        return f"{self._id_prefix}{self._id_counter:012x}"
 
     def next_version(self) -> int:
         self.version += 1
@@ -116,9 +131,9 @@ class Transaction:
         record_id = row[data.table.primary_id]
         if record_id in data.rows:
             raise errors.duplicate_record()
-        data._check_unique(row, record_id)
+        for index, parts in data._check_unique(row, record_id):
+            index[parts] = record_id
         data.rows[record_id] = row
-        data._index(row, record_id)
 
         def undo() -> None:
             data._unindex(row)

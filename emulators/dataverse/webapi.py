@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -160,19 +159,20 @@ class WebApi:
         data = self.store.data(table.logical_name)
         if key.record_id is not None:
             return Target(key.record_id if key.record_id in data.rows else None, new_id=key.record_id)
-        values = dict(key.values or {})
-        if set(values) == {table.primary_id}:
+        values = key.values or {}
+        if len(values) == 1 and table.primary_id in values:
             record_id = values[table.primary_id]
             if not isinstance(record_id, str):
                 raise errors.invalid_key(table.logical_name)
             return Target(record_id if record_id in data.rows else None, new_id=record_id)
         columns = {}
+        by_odata_name = table.by_odata_name
         for name, value in values.items():
-            column = table.by_odata_name.get(name)
+            column = by_odata_name.get(name)
             if column is None:
                 raise errors.invalid_key(table.logical_name)
             columns[column.name] = self._key_value(table, column.type, value)
-        alternate = table.key_for_columns(set(columns))
+        alternate = table.keys_by_columns.get(frozenset(columns))
         if alternate is None:
             raise errors.invalid_key(table.logical_name)
         return Target(data.find_by_key(alternate, columns), key=alternate, key_values=columns)
@@ -191,7 +191,9 @@ class WebApi:
 
     def parse_reference(self, reference: str) -> tuple[Table, KeySpec]:
         """`accounts(<id>)`, `/accounts(accountnumber='A')` or an absolute URL -> (table, key)."""
-        relative = _ROOT_PREFIX.sub("", reference.strip()).lstrip("/")
+        relative = reference.strip()
+        if relative.startswith(("/", "http")):
+            relative = _ROOT_PREFIX.sub("", relative).lstrip("/")
         segment = parse_segment(relative)
         table = self.schema.by_entity_set.get(segment.name)
         if table is None:
@@ -295,7 +297,7 @@ class WebApi:
             for name, value in key_values.items():
                 changes.setdefault(name, value)  # body key values win over the URL's (use-upsert doc)
         primary = table.primary_id
-        changes[primary] = changes.get(primary) or record_id or str(uuid.uuid4())
+        changes[primary] = changes.get(primary) or record_id or self.store.new_id()
         for name in table.required:
             if changes.get(name) is None:
                 raise errors.required_missing(name, table.logical_name)
