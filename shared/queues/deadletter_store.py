@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from azure.core.exceptions import AzureError
 from azure.storage.queue import QueueClient, QueueMessage
@@ -110,6 +110,29 @@ class EntryFilter:
         return self.since is None or entry.dead_lettered_at >= self.since
 
 
+class Selection(Protocol):
+    """Which entries an operation applies to (EntryFilter, AnyOf)."""
+
+    @property
+    def empty(self) -> bool: ...
+
+    def matches(self, stored: StoredEntry) -> bool: ...
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    """Entries whose entry id or queue message id is one of `ids`."""
+
+    ids: frozenset[str]
+
+    @property
+    def empty(self) -> bool:
+        return False
+
+    def matches(self, stored: StoredEntry) -> bool:
+        return stored.message_id in self.ids or stored.entry_id in self.ids
+
+
 class Scan:
     """The entries of one scan; entries deleted through it are not shown again when the scan ends."""
 
@@ -178,7 +201,7 @@ class DeadLetterStore:
                 if message_id not in scan.deleted:
                     self._show_again(stored)
 
-    def select(self, entry_filter: EntryFilter, *, limit: int | None = None) -> list[StoredEntry]:
+    def select(self, entry_filter: Selection, *, limit: int | None = None) -> list[StoredEntry]:
         if entry_filter.empty and limit is not None and limit <= PEEK_LIMIT:
             return self.peek(limit)
         with self.scan() as scan:
@@ -193,7 +216,7 @@ class DeadLetterStore:
 
     def replay(
         self,
-        entry_filter: EntryFilter,
+        entry_filter: Selection,
         sender: QueueSender,
         *,
         queue: str = RECORDS_QUEUE,
@@ -223,7 +246,7 @@ class DeadLetterStore:
                 self._replay_batch(scan, batch, sender=sender, queue=queue, report=report, progress=progress)
         return report
 
-    def purge(self, entry_filter: EntryFilter) -> int:
+    def purge(self, entry_filter: Selection) -> int:
         """Delete matching entries (all of them when the filter is empty). Returns how many were deleted."""
         if entry_filter.empty:
             count = self.approximate_count()

@@ -1,0 +1,5 @@
+"""`python -m shared ...`: the operator CLI (shared/cli)."""
+
+from shared.cli.main import main
+
+raise SystemExit(main())
