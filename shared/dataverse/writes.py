@@ -480,6 +480,10 @@ class WriteRun:
             own_table=item.table.logical_name,
             upsert=operation is Operation.UPSERT,
         )
+        if item.new_row and error.code_in(DUPLICATE_CODES):
+            # The id path found no row, but another writer created one with this key since: the next attempt
+            # resolves it and updates it.
+            outcome, prefix = Outcome.TRANSIENT, "created concurrently by another writer, retry: "
         self._set(item.index, _result(item.write.ref, outcome, error, prefix))
 
     def _exists(self, item: Prepared) -> bool:

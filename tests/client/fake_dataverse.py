@@ -23,6 +23,7 @@ from shared.dataverse.pipeline import HttpRequest, HttpResponse
 
 BAD = "BAD"  # a record whose data has {"name": "BAD..."} fails with a validation error
 DUPLICATE = {"error": {"code": "0x80040237", "message": "Cannot insert duplicate key."}}
+DUPLICATE_KEY = {"error": {"code": "0x80060892", "message": "A record that has the attribute values already exists."}}
 
 
 @dataclass
@@ -32,6 +33,7 @@ class FakeDataverse:
     max_targets: int | None = None  # more targets than this -> 413
     faults: deque[HttpResponse] = field(default_factory=deque)  # answered before anything else
     resets_after_processing: int = 0  # bulk requests processed, then the connection drops (ambiguous failure)
+    queries_see_nothing: bool = False  # `$filter` finds no row (as if another writer created it just after)
     requests: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -83,6 +85,8 @@ class FakeDataverse:
             return _json(400, {"error": {"code": "0x80044331", "message": "A validation error occurred."}})
         if action == "CreateMultiple" and any(self._by_id(t) for t in targets):
             return _json(400, DUPLICATE)
+        if any(self._key_taken_by_another_row(t) for t in targets):
+            return _json(412, DUPLICATE_KEY)
         with self.lock:
             for target in targets:
                 self._upsert(
@@ -97,6 +101,10 @@ class FakeDataverse:
         row.update({k: v for k, v in values.items() if not k.startswith("@")})
         if key:
             row["accountnumber"] = key
+
+    def _key_taken_by_another_row(self, target: dict[str, Any]) -> bool:
+        row = self.rows.get(str(target.get("accountnumber")))
+        return row is not None and "accountid" in target and row.get("accountid") != target["accountid"]
 
     def _by_id(self, target: dict[str, Any]) -> str | None:
         return next((k for k, row in self.rows.items() if row.get("accountid") == target.get("accountid")), None)
@@ -149,6 +157,8 @@ class FakeDataverse:
         wanted = re.findall(r"accountnumber eq '((?:[^']|'')*)'", unquote(query["$filter"][0]))
         with self.lock:
             value = [row for key, row in self.rows.items() if key in {w.replace("''", "'") for w in wanted}]
+            if self.queries_see_nothing:
+                value = []
         return _json(200, {"value": value})
 
 

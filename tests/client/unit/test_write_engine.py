@@ -219,6 +219,16 @@ def test_a_genuine_duplicate_create_stays_permanent() -> None:
     assert result.code == "0x80040237"
 
 
+def test_an_id_path_create_racing_another_writer_is_retried_not_dead_lettered() -> None:
+    fake = FakeDataverse(queries_see_nothing=True)
+    fake.rows["A/1"] = {"accountid": "33333333-3333-4333-8333-333333333333", "accountnumber": "A/1"}
+    write = RecordWrite("r", "account", Operation.UPSERT, {"accountnumber": "A/1"}, {"name": "mine"})
+    result = make_client(fake).write([write], deadline=time.monotonic() + 10)[0]
+    assert result.outcome is Outcome.TRANSIENT
+    assert "created concurrently" in str(result.message)
+    assert result.code == "0x80060892"
+
+
 def test_deletes_go_through_batch_and_missing_rows_count_as_done() -> None:
     fake = FakeDataverse()
     fake.rows["A-1"] = {"accountid": "x"}
