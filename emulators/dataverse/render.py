@@ -109,10 +109,7 @@ def select_columns(table: Table, select: list[str] | None) -> list[Column]:
 
 
 def context_url(root: str, table: Table, select: list[str] | None, suffix: str = "") -> str:
-    projection = ""
-    if select:
-        names = list(dict.fromkeys([*select, table.primary_id])) if suffix == "/$entity" else select
-        projection = "(" + ",".join(names) + ")"
+    projection = "(" + ",".join(select) + ")" if select else ""
     return f"{root}/$metadata#{table.entity_set}{projection}{suffix}"
 
 

@@ -76,7 +76,7 @@ def test_return_representation_gives_201_with_the_row(api: Api) -> None:
     )
     assert response.status_code == 201
     body = response.json()
-    assert body["@odata.context"] == f"{api.root}/$metadata#accounts(name,accountnumber,accountid)/$entity"
+    assert body["@odata.context"] == f"{api.root}/$metadata#accounts(name,accountnumber)/$entity"
     assert body["name"] == "Contoso"
     assert body["@odata.etag"].startswith('W/"')
     assert response.headers["ETag"] == body["@odata.etag"]
