@@ -140,8 +140,15 @@ _RISKY_ESCAPE = re.compile(r"\\u(?:00[01][0-9a-fA-F]|007[fF]|[dD][89a-fA-F])|\\[
 
 
 def dumps_compact(value: object) -> str:
-    """The serialisation used for size checks and for every message the app sends (compact, UTF-8 as is)."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    """The serialisation used for size checks and for every message the app sends (compact, UTF-8 as is).
+
+    A rejected record may hold an unpaired surrogate (from a `\\ud800` escape); such text cannot be encoded as
+    UTF-8, so it is written with ASCII escapes instead, which is still the same JSON.
+    """
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    if _SURROGATE.search(text):
+        text = json.dumps(value, ensure_ascii=True, separators=(",", ":"), allow_nan=False)
+    return text
 
 
 def json_size(value: object) -> int:

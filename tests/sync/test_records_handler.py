@@ -348,3 +348,13 @@ def test_logs_correlate_ids_and_never_contain_record_data(caplog):
     assert "Secret Corp" not in caplog.text
     done = [rec for rec in caplog.records if getattr(rec, "dvsync_event", None) == "message.done"]
     assert done[0].dvsync["written"] == 1
+
+
+def test_an_unpaired_surrogate_is_dead_lettered_as_escaped_json():
+    r = rig()
+    r.handler.handle(message(b'{"table":"account","key":{"accountnumber":"\\ud800"}}'))
+    [text] = r.dead_letters.texts
+    text.encode("utf-8")  # the queue client encodes strictly
+    entry = json.loads(text)
+    assert entry["reason"]["code"] == "invalid_text"
+    assert entry["record"]["key"]["accountnumber"] == "\ud800"
