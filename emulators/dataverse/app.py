@@ -178,7 +178,7 @@ class OrgApp:
                     raise errors.method_not_allowed(request.method)
                 resolve = lambda headers: self._context(call.ctx.caller, headers)  # noqa: E731
                 return BatchRunner(org.api, request, resolve, call.cost).run()
-            return org.api.handle(call)
+            return _applied_annotations(call.req, org.api.handle(call))
         except errors.DataverseError as exc:
             return self._error(exc)
         except Exception:  # a bug in the emulator: answer like Dataverse's generic failure, keep the trace
@@ -276,6 +276,18 @@ class OrgApp:
             ("x-ms-ratelimit-time-remaining-xrm-requests", f"{seconds_left:,.2f}"),
             ("x-ms-dop-hint", str(self.org.config.dop_hint)),
         ]
+
+
+def _applied_annotations(request: ApiRequest, response: ApiResponse) -> ApiResponse:
+    """Echo `odata.include-annotations` in Preference-Applied, merged with other applied preferences."""
+    wanted = request.prefer.include_annotations
+    if not wanted or request.method != "GET" or response.status != 200:
+        return response
+    applied = f'odata.include-annotations="{wanted}"'
+    others = [(k, v) for k, v in response.headers if k.lower() != "preference-applied"]
+    existing = response.header("Preference-Applied")
+    response.headers = [*others, ("Preference-Applied", f"{existing},{applied}" if existing else applied)]
+    return response
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

@@ -328,6 +328,26 @@ def test_key_values_with_characters_that_break_key_urls(api: Api, cloud: Cloud, 
     assert [v["name"] for v in found.json()["value"]] == ["special"]
 
 
+def test_annotations_on_request(api: Api) -> None:
+    api.post("accounts", json={"name": "Parent", "accountnumber": "F-1", "industrycode": 2, "creditonhold": True})
+    api.post(
+        "contacts", json={"lastname": "Kid", "parentcustomerid_account@odata.bind": "accounts(accountnumber='F-1')"}
+    )
+    prefer = {"Prefer": 'odata.include-annotations="*"'}
+    account = api.get("accounts(accountnumber='F-1')?$select=industrycode,creditonhold", headers=prefer)
+    assert account.headers["Preference-Applied"] == 'odata.include-annotations="*"'
+    assert account.json()["industrycode@OData.Community.Display.V1.FormattedValue"] == "Agriculture"
+    assert account.json()["creditonhold@OData.Community.Display.V1.FormattedValue"] == "Yes"
+    kid = api.get("contacts?$select=_parentcustomerid_value", headers=prefer).json()["value"][0]
+    assert kid["_parentcustomerid_value@Microsoft.Dynamics.CRM.lookuplogicalname"] == "account"
+    assert (
+        kid["_parentcustomerid_value@Microsoft.Dynamics.CRM.associatednavigationproperty"] == "parentcustomerid_account"
+    )
+    assert kid["_parentcustomerid_value@OData.Community.Display.V1.FormattedValue"] == "Parent"
+    plain = api.get("contacts?$select=_parentcustomerid_value").json()["value"][0]
+    assert [k for k in plain if "@" in k and k != "@odata.etag"] == []
+
+
 def test_unknown_entity_set_and_related_collection(api: Api) -> None:
     unknown = api.get("Account")
     assert unknown.status_code == 404
