@@ -217,10 +217,6 @@ def required_missing(column: str, logical_name: str) -> DataverseError:
     )
 
 
-def read_only_property(entity_set: str, prop: str, logical_name: str) -> DataverseError:
-    return invalid_property(entity_set, prop, logical_name)
-
-
 # --- record errors -------------------------------------------------------------------------------------------
 
 

@@ -88,6 +88,12 @@ class Cost:
     operations: int = 0
     records_written: int = 0
 
+    def count_write(self) -> None:
+        """One record written by a single-record operation."""
+        self.writes += 1
+        self.operations += 1
+        self.records_written += 1
+
 
 @dataclass
 class _Usage:

@@ -51,7 +51,6 @@ class ApiResponse:
     status: int
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes = b""
-    payload: Any = None  # the JSON document before encoding (tests and $batch use it)
 
     def header(self, name: str) -> str | None:
         lowered = name.lower()
@@ -63,15 +62,14 @@ def dumps(payload: Any) -> bytes:
 
 
 def json_response(status: int, payload: Any, headers: Sequence[tuple[str, str]] = ()) -> ApiResponse:
-    return ApiResponse(status, [("Content-Type", JSON_TYPE), *headers], dumps(payload), payload)
+    return ApiResponse(status, [("Content-Type", JSON_TYPE), *headers], dumps(payload))
 
 
 def error_response(error: errors.DataverseError) -> ApiResponse:
     if error.html:
         body = f"<html><body><h2>{error.message}</h2></body></html>".encode()
         return ApiResponse(error.status, [("Content-Type", "text/html; charset=utf-8"), *error.headers.items()], body)
-    payload = error.body()
-    return ApiResponse(error.status, [("Content-Type", JSON_TYPE), *error.headers.items()], dumps(payload), payload)
+    return ApiResponse(error.status, [("Content-Type", JSON_TYPE), *error.headers.items()], dumps(error.body()))
 
 
 def format_key_value(value: Any) -> str:

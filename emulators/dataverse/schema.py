@@ -182,9 +182,6 @@ class Schema:
             raise SchemaError('schema needs a non-empty "tables" list')
         return cls([_parse_table(raw) for raw in raw_tables])
 
-    def table_by_logical_name(self, name: str) -> Table | None:
-        return self.tables.get(name)
-
     def _link(self) -> None:
         for table in self.tables.values():
             for column in table.columns.values():

@@ -297,7 +297,7 @@ class WebApi:
             for name, value in key_values.items():
                 changes.setdefault(name, value)  # body key values win over the URL's (use-upsert doc)
         primary = table.primary_id
-        changes[primary] = changes.get(primary) or record_id or self.store.new_id()
+        changes[primary] = record_id or changes.get(primary) or self.store.new_id()  # a URL id wins over the body's
         for name in table.required:
             if changes.get(name) is None:
                 raise errors.required_missing(name, table.logical_name)
@@ -346,9 +346,7 @@ class WebApi:
         cost.kind = cost.kind or "Create"
         body = self.json_body(req, table)
         row = self.create_row(table, body, call.ctx, txn, utc_now())
-        cost.writes += 1
-        cost.operations += 1
-        cost.records_written += 1
+        cost.count_write()
         location = entity_url(self.root, table, row[table.primary_id])
         return self._written(req, table, row, created=True, entity_id=location)
 
@@ -377,9 +375,7 @@ class WebApi:
         else:
             row = self.create_row(table, body, ctx, txn, now, record_id=target.new_id, key_values=target.key_values)
             created = True
-        cost.writes += 1
-        cost.operations += 1
-        cost.records_written += 1
+        cost.count_write()
         if target.key is not None and target.key_values is not None:
             location = key_url(self.root, table, {c: row.get(c) for c in target.key.columns})
         else:
@@ -409,9 +405,7 @@ class WebApi:
         if if_match and if_match != "*" and if_match != etag(data.rows[record_id]):
             raise errors.etag_mismatch()
         txn.delete(data, record_id, self.store.next_version())
-        cost.writes += 1
-        cost.operations += 1
-        cost.records_written += 1
+        cost.count_write()
         return ApiResponse(204)
 
     def _existing(self, table: Table, key: KeySpec) -> str:
@@ -575,12 +569,7 @@ def reject_unsupported(req: ApiRequest) -> None:
 
 
 def _page_number(skiptoken: str | None) -> int:
-    if not skiptoken:
-        return 1
-    match = _PAGING_COOKIE.search(unquote(skiptoken) if "%3C" in skiptoken.upper()[:6] else skiptoken)
-    if not match:
-        raise errors.query_syntax("The $skiptoken is not a valid paging cookie.")
-    return int(match.group(1))
+    return int(paging_cookie_values(skiptoken)["pagenumber"]) if skiptoken else 1
 
 
 def paging_cookie_values(skiptoken: str) -> dict[str, str]:
