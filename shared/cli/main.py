@@ -11,10 +11,8 @@ import argparse
 import importlib
 import json
 import sys
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -31,6 +29,7 @@ from shared.queues.producer import (
     prepare,
 )
 from shared.sync.catalog import Catalog
+from shared.sync.clock import SystemClock
 from shared.sync.health_check import HealthCheck, HealthReport
 from shared.sync.policy import SyncPolicy
 from shared.sync.ports import EnvironmentProbe
@@ -335,7 +334,7 @@ def health_command(args: argparse.Namespace, context: Context) -> int:
     check = HealthCheck(
         probe=probe,
         depth=context.adapters.depth,
-        clock=_SystemClock(),
+        clock=SystemClock(),
         policy=SyncPolicy.from_settings(settings),
         environments=[args.environment],
     )
@@ -406,11 +405,3 @@ def _print_health(console: Console, report: HealthReport) -> None:
 
 def _ok(passed: bool) -> str:
     return "ok" if passed else "FAILED"
-
-
-class _SystemClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-    def monotonic(self) -> float:
-        return time.monotonic()

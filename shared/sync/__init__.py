@@ -10,6 +10,7 @@ Handlers (each a class built once with its ports, called once per trigger invoca
 
 from shared.sync.bulk_drain import BulkDrain, DrainReport
 from shared.sync.catalog import Catalog
+from shared.sync.clock import SystemClock
 from shared.sync.engine import Tally
 from shared.sync.health_check import HealthCheck, HealthReport
 from shared.sync.poison_triage import PoisonTriage, TriageReport
@@ -27,6 +28,7 @@ __all__ = [
     "RecordsHandler",
     "RetryLater",
     "SyncPolicy",
+    "SystemClock",
     "Tally",
     "TriageReport",
 ]
