@@ -214,12 +214,7 @@ class WebApi:
                 f"Microsoft.OData.ODataException: The navigation property '{navigation}' expects an entity of type "
                 f"'Microsoft.Dynamics.CRM.{expected}', but '{reference}' refers to '{table.type_name}'.",
             )
-        target = self.resolve_key(table, key)
-        if target.existing_id is None:
-            if target.key is not None:
-                raise errors.key_record_not_found(table.logical_name)
-            raise errors.bind_target_missing(table.logical_name, str(target.new_id))
-        return target.existing_id
+        return self._existing(table, key, missing_id=errors.bind_target_missing)
 
     # --- writing rows --------------------------------------------------------------------------------------
 
@@ -408,12 +403,18 @@ class WebApi:
         cost.count_write()
         return ApiResponse(204)
 
-    def _existing(self, table: Table, key: KeySpec) -> str:
+    def _existing(
+        self,
+        table: Table,
+        key: KeySpec,
+        missing_id: Callable[[str, str], errors.DataverseError] = errors.not_found_by_id,
+    ) -> str:
+        """The id of the row `key` names; a missing row raises 0x80060891 (key) or `missing_id` (id)."""
         target = self.resolve_key(table, key)
         if target.existing_id is None:
             if target.key is not None:
                 raise errors.key_record_not_found(table.logical_name)
-            raise errors.not_found_by_id(table.logical_name, str(target.new_id))
+            raise missing_id(table.logical_name, str(target.new_id))
         return target.existing_id
 
     def retrieve(self, call: Call, table: Table, key: KeySpec) -> ApiResponse:
