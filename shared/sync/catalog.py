@@ -35,6 +35,29 @@ class Catalog:
 
     def resolve(self, record: Record, path: tuple[str | int, ...] = ()) -> Record | Problem:
         """The record with its environment filled in and key columns dropped from `data`, or the problem."""
+        found = self._environment(record, path)
+        if isinstance(found, Problem):
+            return found
+        environment, config = found
+        table = config.tables.get(record.table)
+        if table is None:
+            return Problem(
+                Code.UNKNOWN_TABLE,
+                f"table {quote(record.table)} may not be written in {environment} "
+                f"(allowed: {', '.join(sorted(config.tables))})",
+                join_path(*path, "table"),
+            )
+        problem = self._check_keys(record, config, table, path)
+        if problem is not None:
+            return problem
+        data = _without_repeated_key(record.data, record.key)
+        if isinstance(data, Problem):
+            return _at(data, path, "data")
+        if environment == record.environment and data is record.data:
+            return record
+        return _resolved(record, environment, data)
+
+    def _environment(self, record: Record, path: tuple[str | int, ...]) -> tuple[str, EnvironmentConfig] | Problem:
         environment = record.environment or self.default_environment()
         if environment is None:
             return Problem(
@@ -49,37 +72,51 @@ class Catalog:
                 f"{quote(environment)} is not configured (configured: {', '.join(self.environment_names)})",
                 join_path(*path, "environment"),
             )
-        table = config.tables.get(record.table)
-        if table is None:
-            return Problem(
-                Code.UNKNOWN_TABLE,
-                f"table {quote(record.table)} may not be written in {environment} "
-                f"(allowed: {', '.join(sorted(config.tables))})",
-                join_path(*path, "table"),
-            )
-        problem = self._check_keys(record, config, table, path)
-        if problem is not None:
-            return problem
-        data = _without_repeated_key(record.data, record.key)
-        if isinstance(data, Problem):
-            return dataclasses.replace(data, path=join_path(*path, "data", data.path))
-        return dataclasses.replace(record, environment=environment, data=data)
+        return environment, config
 
     def _check_keys(
         self, record: Record, config: EnvironmentConfig, table: TableConfig, path: tuple[str | int, ...]
     ) -> Problem | None:
         if record.key:
-            problem = key_problem(record.table, record.key, table, join_path(*path, "key"))
+            problem = key_problem(record.table, record.key, table)
             if problem is not None:
-                return problem
+                return _at(problem, path, "key")
         for name, lookup in record.lookups.items():
             target = config.tables.get(lookup.table)
             if target is None:
                 continue  # e.g. systemuser, transactioncurrency: looked up, never written; Dataverse checks
-            problem = key_problem(lookup.table, lookup.key, target, join_path(*path, "lookups", name, "key"))
+            problem = key_problem(lookup.table, lookup.key, target)
             if problem is not None:
-                return problem
+                return _at(problem, path, "lookups", name, "key")
         return None
+
+
+def _at(problem: Problem, path: tuple[str | int, ...], *where: str) -> Problem:
+    """The problem with its path made absolute (paths are only built when there is a problem: it is rare)."""
+    inner = problem.path
+    full = join_path(*path, *where)
+    if inner:
+        full = f"{full}{'' if inner.startswith('[') else '.'}{inner}" if full else inner
+    return dataclasses.replace(problem, path=full)
+
+
+def _resolved(record: Record, environment: str, data: Mapping[str, JsonValue]) -> Record:
+    """`dataclasses.replace` without its per-call introspection (this runs once per record)."""
+    return Record(
+        ref=record.ref,
+        index=record.index,
+        raw=record.raw,
+        environment=environment,
+        table=record.table,
+        operation=record.operation,
+        key=record.key,
+        data=data,
+        lookups=record.lookups,
+        source_id=record.source_id,
+        sequence=record.sequence,
+        caller_object_id=record.caller_object_id,
+        delivery=record.delivery,
+    )
 
 
 def primary_id_column(table_name: str, table: TableConfig) -> str:
@@ -88,14 +125,15 @@ def primary_id_column(table_name: str, table: TableConfig) -> str:
     return table.primary_id or f"{table_name}id"
 
 
-def key_problem(table_name: str, key: Mapping[str, KeyValue], table: TableConfig, path: str) -> Problem | None:
+def key_problem(table_name: str, key: Mapping[str, KeyValue], table: TableConfig) -> Problem | None:
+    """Whether `key` identifies a row of the table; the problem's path is relative to the key."""
     columns = set(key)
     primary = primary_id_column(table_name, table)
     if columns == {primary}:
         value = key[primary]
         if isinstance(value, str) and _GUID.match(value):
             return None
-        return Problem(Code.INVALID_PRIMARY_ID, f"{primary} must be a GUID, got {quote(value)}", f"{path}.{primary}")
+        return Problem(Code.INVALID_PRIMARY_ID, f"{primary} must be a GUID, got {quote(value)}", join_path(primary))
     if not table.alternate_keys or any(columns == set(alternate) for alternate in table.alternate_keys):
         return None
     known = " or ".join("[" + ", ".join(k) + "]" for k in table.alternate_keys)
@@ -103,7 +141,6 @@ def key_problem(table_name: str, key: Mapping[str, KeyValue], table: TableConfig
         Code.NOT_AN_ALTERNATE_KEY,
         f"[{', '.join(sorted(quote(c) for c in columns))}] is not an alternate key of {table_name}; "
         f"use {known} or the primary id {primary}",
-        path,
     )
 
 
