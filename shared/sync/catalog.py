@@ -133,7 +133,7 @@ def key_problem(table_name: str, key: Mapping[str, KeyValue], table: TableConfig
         value = key[primary]
         if isinstance(value, str) and _GUID.match(value):
             return None
-        return Problem(Code.INVALID_PRIMARY_ID, f"{primary} must be a GUID, got {quote(value)}", join_path(primary))
+        return Problem(Code.INVALID_PRIMARY_ID, f"{primary} must be a GUID", join_path(primary))
     if not table.alternate_keys or any(columns == set(alternate) for alternate in table.alternate_keys):
         return None
     known = " or ".join("[" + ", ".join(k) + "]" for k in table.alternate_keys)
@@ -157,7 +157,7 @@ def _without_repeated_key(
         if data[column] != key[column] or type(data[column]) is not type(key[column]):
             return Problem(
                 Code.KEY_CONFLICT,
-                f"sets key column {column} to {quote(data[column])} but the key says {quote(key[column])}",
+                f"sets key column {column} to another value than the key (a key cannot be changed by upsert)",
                 column,
             )
     return {name: value for name, value in data.items() if name not in key}

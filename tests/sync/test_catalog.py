@@ -83,3 +83,11 @@ def test_key_columns_repeated_with_the_same_value_are_dropped_from_data():
     assert isinstance(resolved, Record)
     assert resolved.data == {"name": "Contoso"}
     assert resolved.raw["data"] == {"accountnumber": "A-1", "name": "Contoso"}  # dead letters keep what was sent
+
+
+def test_problem_messages_do_not_echo_key_values_which_may_be_personal_data():
+    conflict = resolve(contact("ann@contoso.com", data={"emailaddress1": "bob@contoso.com"}))
+    bad_id = resolve({"table": "contact", "key": {"contactid": "ann@contoso.com"}})
+    for problem in (conflict, bad_id):
+        assert isinstance(problem, Problem)
+        assert "contoso.com" not in problem.message
