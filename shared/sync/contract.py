@@ -301,7 +301,7 @@ class Delivery:
     last_failure: str | None = None
 
     def to_json(self) -> dict[str, JsonValue]:
-        out: dict[str, JsonValue] = {"ref": self.ref}
+        out: dict[str, JsonValue] = {"ref": self.ref} if self.ref else {}
         for name in ("transient_attempts", "dependency_attempts", "poison_requeues", "replays"):
             if getattr(self, name):
                 out[name] = getattr(self, name)
