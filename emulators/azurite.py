@@ -10,13 +10,14 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from emulators.net import free_port, wait_for_port
+from emulators.net import free_port, port_is_free, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
 AZURITE_QUEUE = ROOT / "node_modules" / ".bin" / "azurite-queue"
 # The documented, public development-storage account (not a secret):
 # https://learn.microsoft.com/azure/storage/common/storage-use-azurite#well-known-storage-account-and-key
 ACCOUNT = "devstoreaccount1"
+DEVELOPMENT_STORAGE_QUEUE_PORT = 10001  # UseDevelopmentStorage=true -> http://127.0.0.1:10001/devstoreaccount1
 ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
 
@@ -29,6 +30,9 @@ def connection_string(port: int) -> str:
 
 @dataclass
 class Azurite:
+    """`preferred_port`: used when free (10001 is what `UseDevelopmentStorage=true` means), else a free one."""
+
+    preferred_port: int | None = None
     port: int = 0
     _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
@@ -39,8 +43,9 @@ class Azurite:
     def start(self, timeout: float = 20.0) -> Azurite:
         if not AZURITE_QUEUE.exists():
             raise RuntimeError(f"{AZURITE_QUEUE} is missing: run `make deps` (npm ci) first")
-        for _attempt in range(3):  # the port is picked before Azurite binds it; retry if someone took it
-            self.port = free_port()
+        for attempt in range(3):  # the port is picked before Azurite binds it; retry if someone took it
+            preferred = self.preferred_port if attempt == 0 and self.preferred_port else None
+            self.port = preferred if preferred and port_is_free(preferred) else free_port()
             self._proc = subprocess.Popen(  # noqa: S603 - fixed executable and arguments
                 [
                     str(AZURITE_QUEUE),

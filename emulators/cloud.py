@@ -34,7 +34,7 @@ from types import FrameType, ModuleType
 from typing import Any
 
 from emulators import seed
-from emulators.azurite import Azurite
+from emulators.azurite import DEVELOPMENT_STORAGE_QUEUE_PORT, Azurite
 from emulators.entra import (
     ClientCertificate,
     Directory,
@@ -263,7 +263,8 @@ class LocalCloud:
         if not self.with_azurite:
             return None, []
         failure: list[BaseException] = []
-        azurite = Azurite()
+        # With the sample's ports, Azurite takes 10001, which `UseDevelopmentStorage=true` points at.
+        azurite = Azurite(preferred_port=DEVELOPMENT_STORAGE_QUEUE_PORT if self.preferred_ports else None)
         self.azurite = azurite
 
         def run() -> None:
@@ -371,7 +372,7 @@ def _summary(cloud: LocalCloud, json_path: Path) -> str:
         f"  managed identity  {cloud.identity_endpoint}",
         f"  Key Vault         {cloud.keyvault_url}",
         f"  Azurite (queues)  {cloud.azurite_queue_url or '-'}",
-        *(f"  Dataverse {name:<8}{url}" for name, url in cloud.org_urls.items()),
+        *(f"  {'Dataverse ' + name:<18}{url}" for name, url in cloud.org_urls.items()),
         f"  CA bundle         {cloud.ca.ca_bundle}",
         "Ctrl+C stops it.",
     ]

@@ -31,6 +31,16 @@ def free_port() -> int:
         return port
 
 
+def port_is_free(port: int) -> bool:
+    """True when nothing listens on 127.0.0.1:port and it can be bound now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def wait_for_port(port: int, timeout: float, is_alive: object = None) -> None:
     """Block until 127.0.0.1:port accepts a connection, or raise TimeoutError."""
     deadline = time.monotonic() + timeout
