@@ -67,7 +67,7 @@ def build(
         # infra/ creates the queues in Azure; Azurite starts empty. Creating an existing queue is a no-op.
         ensure_queues(queues.service, ALL_QUEUES)
     clock = clock or SystemClock()
-    host = read_queue_host_options(host_json)
+    host = read_queue_host_options(host_json, environ)  # with the host's AzureFunctionsJobHost__ overrides
     policy = SyncPolicy.from_settings(
         settings,
         max_dequeue_count=host.max_dequeue_count,

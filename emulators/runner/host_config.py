@@ -1,5 +1,9 @@
 """host.json as the Functions host reads it: the Storage Queues extension options and the function timeout.
 
+App settings named `AzureFunctionsJobHost__<path>` override host.json values, `__` separating the levels
+(`AzureFunctionsJobHost__extensions__queues__maxDequeueCount=3`), as the host applies them:
+https://learn.microsoft.com/azure/azure-functions/functions-host-json#override-hostjson-values
+
 Defaults and limits follow the extension's QueuesOptions (Azure/azure-sdk-for-net,
 sdk/storage/Microsoft.Azure.WebJobs.Extensions.Storage.Common/src/Shared/Queues/QueuesOptions.cs) and the
 documented host.json section:
@@ -79,13 +83,49 @@ class HostConfig:
     function_timeout: timedelta | None  # None: unbounded (functionTimeout "-1")
 
     @classmethod
-    def load(cls, source: Path | Mapping[str, Any]) -> HostConfig:
+    def load(cls, source: Path | Mapping[str, Any], app_settings: Mapping[str, str] | None = None) -> HostConfig:
+        """`app_settings`: where `AzureFunctionsJobHost__*` overrides are read (the runner passes its environment)."""
         data = _read(source) if isinstance(source, Path) else dict(source)
+        data = with_overrides(data, app_settings or {})
         if str(data.get("version", "")) != "2.0":
             raise RunnerConfigError('host.json: "version" must be "2.0" (the Functions v4 host schema)')
         extensions = data.get("extensions") or {}
         queues = QueuesOptions.from_section(extensions.get("queues") or {})
         return cls(queues=queues, function_timeout=_function_timeout(data.get("functionTimeout")))
+
+
+OVERRIDE_PREFIX = "AzureFunctionsJobHost__"
+# Configuration keys are case-insensitive in .NET; an override names a key in any case, the section keeps this one.
+_CANONICAL_KEYS = {key.lower(): key for key in (*_QUEUE_KEYS, "extensions", "queues", "functionTimeout", "version")}
+
+
+def with_overrides(data: Mapping[str, Any], app_settings: Mapping[str, str]) -> dict[str, Any]:
+    """host.json content with the `AzureFunctionsJobHost__a__b__c` app settings applied (values stay strings, as
+    every configuration value is in .NET)."""
+    result = _copy(data)
+    prefix = OVERRIDE_PREFIX.lower()
+    for name, value in app_settings.items():
+        if not name.lower().startswith(prefix):
+            continue
+        *parents, leaf = name[len(OVERRIDE_PREFIX) :].split("__")
+        section = result
+        for part in parents:
+            key = _existing_key(section, part)
+            if not isinstance(section.get(key), dict):
+                section[key] = {}
+            section = section[key]
+        section[_existing_key(section, leaf)] = value
+    return result
+
+
+def _copy(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: _copy(value) if isinstance(value, Mapping) else value for key, value in data.items()}
+
+
+def _existing_key(section: Mapping[str, Any], name: str) -> str:
+    lowered = name.lower()
+    existing = next((key for key in section if key.lower() == lowered), None)
+    return existing or _CANONICAL_KEYS.get(lowered, name)
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -115,6 +155,8 @@ def _function_timeout(raw: object) -> timedelta | None:
 
 def _int(section: Mapping[str, Any], key: str, default: int, where: str) -> int:
     value = section.get(key, default)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():  # an app-setting override is text
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise RunnerConfigError(f"{where}.{key} must be a whole number, got {value!r}")
     return value
