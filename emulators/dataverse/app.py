@@ -258,7 +258,7 @@ class OrgApp:
             limits = self.org.limits
             error = errors.throttled(
                 rule.limit_code,
-                rule.retry_after,
+                rule.retry_after if rule.retry_after is not None else 1,
                 requests=limits.requests,
                 execution_ms=limits.execution_ms,
                 concurrency=limits.concurrency,
@@ -266,7 +266,10 @@ class OrgApp:
             )
             self.org.counters.throttled[rule.limit_code] += 1
             return error_response(error)
-        return error_response(errors.service_unavailable(int(rule.kind.value)))
+        error = errors.service_unavailable(int(rule.kind.value))
+        if rule.retry_after is not None:  # an outage announcing its length (RFC 9110 §10.2.3)
+            error.headers["Retry-After"] = str(rule.retry_after)
+        return error_response(error)
 
     def _limit_headers(self, key: str) -> list[tuple[str, str]]:
         requests_left, seconds_left = self.org.throttle.remaining(key)

@@ -3,7 +3,8 @@
 A rule fires on the next `count` matching requests, or on each matching request with probability `rate`;
 `method` and `path` (a regular expression searched in the request path) narrow what matches. Kinds:
 
-- "503" / "502": a gateway error with a Web API-shaped body;
+- "503" / "502": a gateway error with a Web API-shaped body; with `retry_after`, a `Retry-After` header saying how
+  long the service expects to be unavailable (RFC 9110 §10.2.3: a server MAY send it with 503);
 - "reset": the connection is aborted without any response (TCP reset);
 - "slow": the response is delayed by `delay_seconds`, then the request is served normally;
 - "expired_token": 401 as for an expired bearer token;
@@ -39,7 +40,7 @@ class FaultRule:
     path: str | None = None
     delay_seconds: float = 1.0  # for "slow"
     limit_code: str = errors.THROTTLE_REQUESTS  # for "429"
-    retry_after: int = 1  # for "429"
+    retry_after: int | None = None  # "429": Retry-After seconds (1 when unset); "502"/"503": sent only when set
     _pattern: re.Pattern[str] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
