@@ -1,8 +1,10 @@
 """Azure Functions entry point (Python v2 programming model): bindings only; the work happens in shared/.
 
 Queue triggers read the queues of the `SYNC_STORAGE` connection (a connection string locally; identity-based
-`SYNC_STORAGE__queueServiceUri`/`__credential`/`__clientId` in Azure). Timer schedules come from app settings
-(`%NAME%`), NCRONTAB with six fields, UTC. Sync functions: `requests` blocks, so none of these is `async`.
+`SYNC_STORAGE__queueServiceUri`/`__credential`/`__clientId` in Azure). host.json messageEncoding is `none`: the
+base64 of each message is undone by `incoming_message`, so a message that is not base64 becomes a dead letter with
+its reason instead of being poisoned undecoded by the host (shared/queues/triggers.py). Timer schedules come from
+app settings (`%NAME%`), NCRONTAB with six fields, UTC. Sync functions: `requests` blocks, so none of these is `async`.
 """
 
 from __future__ import annotations
@@ -21,14 +23,16 @@ QUEUE_CONNECTION = "SYNC_STORAGE"
 @app.queue_trigger(arg_name="msg", queue_name=RECORDS_QUEUE, connection=QUEUE_CONNECTION)
 def sync_records(msg: func.QueueMessage) -> None:
     """Write a message's records; raises RetryLater when nothing could be settled (the host retries)."""
-    handlers().records.handle(incoming_message(msg, RECORDS_QUEUE))
+    app_handlers = handlers()
+    app_handlers.records.handle(incoming_message(msg, RECORDS_QUEUE, app_handlers.message_encoding))
 
 
 @app.function_name("triage_poison")
 @app.queue_trigger(arg_name="msg", queue_name=RECORDS_POISON_QUEUE, connection=QUEUE_CONNECTION)
 def triage_poison(msg: func.QueueMessage) -> None:
     """Re-queue a poisoned message whose cause was transient (bounded), or dead-letter its records."""
-    handlers().poison.handle(incoming_message(msg, RECORDS_POISON_QUEUE))
+    app_handlers = handlers()
+    app_handlers.poison.handle(incoming_message(msg, RECORDS_POISON_QUEUE, app_handlers.message_encoding))
 
 
 @app.function_name("drain_bulk")

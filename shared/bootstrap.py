@@ -40,6 +40,7 @@ class Handlers:
 
     settings: Settings
     queues: QueueAdapters
+    message_encoding: str  # host.json messageEncoding: "none" (the app decodes base64 itself) or "base64"
     records: RecordsHandler
     poison: PoisonTriage
     bulk: BulkDrain
@@ -78,6 +79,7 @@ def build(
     return Handlers(
         settings=settings,
         queues=queues,
+        message_encoding=host.message_encoding,
         records=RecordsHandler(
             writer=writer, dead_letters=dead_letters, sender=sender, clock=clock, catalog=catalog, policy=policy
         ),

@@ -1,11 +1,12 @@
-"""Queue clients for the app's queues, encoded as the Functions host expects (host.json messageEncoding=base64).
+"""Queue clients for the app's queues: every message is the base64 of its UTF-8 text (the contract's encoding).
 
 Locally the connection is a connection string (Azurite); in Azure it is the queue service URI and the Function
 App's user-assigned managed identity, as the host reads `SYNC_STORAGE__queueServiceUri` / `__clientId`.
-Messages are *sent* through `TextBase64EncodePolicy` (the Python SDK sends plain text by default, which the host
-then fails to decode). Messages are *received* without a decode policy and decoded here one by one: with
-`TextBase64DecodePolicy` a single message that is not base64 fails the whole receive call, and so would block
-the queue. https://learn.microsoft.com/azure/azure-functions/functions-bindings-storage-queue#host-json
+Messages are *sent* through `TextBase64EncodePolicy` (the Python SDK sends plain text by default). Messages are
+*received* without a decode policy and decoded here one by one: with `TextBase64DecodePolicy` a single message
+that is not base64 fails the whole receive call, and so would block the queue. The queue trigger gets the same
+treatment (host.json messageEncoding `none`, decoded in `triggers.incoming_message`).
+https://learn.microsoft.com/azure/azure-functions/functions-bindings-storage-queue#host-json
 """
 
 from __future__ import annotations
@@ -48,15 +49,19 @@ def ensure_queues(service: QueueServiceClient, names: Iterable[str]) -> None:
             service.create_queue(name)
 
 
+_BASE64_WHITESPACE = str.maketrans("", "", " \t\r\n")
+
+
 def decode_content(content: str | bytes | None) -> tuple[bytes, str | None]:
     """The body of a received message and, when it is not valid base64, the reason (body = raw text then)."""
     text = content.decode("utf-8", "replace") if isinstance(content, bytes) else (content or "")
     try:
-        return base64.b64decode(text, validate=True), None
+        # Whitespace is ignored, as .NET's Convert.FromBase64String does (e.g. `base64` without -w0 wraps lines).
+        return base64.b64decode(text.translate(_BASE64_WHITESPACE), validate=True), None
     except (binascii.Error, ValueError):
         return text.encode("utf-8"), (
-            "the message is not base64: host.json messageEncoding is base64, so producers must base64-encode "
-            "the UTF-8 JSON (e.g. azure-storage-queue TextBase64EncodePolicy)"
+            "the message is not base64: producers must base64-encode the UTF-8 JSON "
+            "(e.g. azure-storage-queue TextBase64EncodePolicy; docs/message-contract.md#encoding)"
         )
 
 

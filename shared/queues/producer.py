@@ -4,7 +4,7 @@ Everything is validated before anything is sent (a bad record names its index, p
 goes out), so a producer never half-sends a batch because of one bad record. If a send fails midway,
 `PartialSendError` says exactly which records went out (they are processed normally) and which did not.
 Messages are UTF-8 JSON `{"schema": "dataverse-sync/v1", "records": [...]}` of at most 49,152 bytes, which
-base64 (host.json messageEncoding) turns into at most 65,536 characters, the queue's message limit.
+base64 (the contract's queue encoding) turns into at most 65,536 characters, the queue's message limit.
 """
 
 from __future__ import annotations

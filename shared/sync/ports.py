@@ -86,9 +86,9 @@ class DataverseWriter(Protocol):
 class IncomingMessage:
     """A queue message as a handler sees it, whatever delivered it (Functions trigger, bulk receive, tests).
 
-    `body` is the decoded payload: the host has already undone host.json `messageEncoding` (base64) for a
-    trigger, the bulk source does the same. `receipt` is the pop receipt when the message can be deleted by us
-    (bulk source); None for trigger messages, which the host deletes when the function returns.
+    `body` is the decoded payload: the adapters undo the queue's base64 (the trigger adapter, as host.json
+    `messageEncoding` is `none`, and the bulk source alike). `receipt` is the pop receipt when the message can be
+    deleted by us (bulk source); None for trigger messages, which the host deletes when the function returns.
     """
 
     id: str
@@ -103,7 +103,8 @@ class IncomingMessage:
 class QueueSender(Protocol):
     """Sends a message to one of the app's queues (names in shared/queues/names.py).
 
-    The adapter applies the queue encoding (base64, as host.json `messageEncoding`) and raises on failure.
+    The adapter applies the queue encoding (base64, the contract's; docs/message-contract.md#encoding) and raises
+    on failure.
     """
 
     def send(self, queue: str, text: str, *, delay_seconds: int = 0) -> str:

@@ -27,7 +27,7 @@ class Code(StrEnum):
     # message level (ReasonKind.INVALID_MESSAGE)
     EMPTY_BODY = "empty_body"
     NOT_UTF8 = "not_utf8"
-    QUEUE_ENCODING = "queue_encoding"  # not base64 although host.json says messageEncoding=base64
+    QUEUE_ENCODING = "queue_encoding"  # not base64, the encoding the contract requires on the queue
     DOUBLE_ENCODED = "double_encoded"  # base64 of the JSON arrived: encoded twice (or encoding mismatch)
     INVALID_JSON = "invalid_json"
     NESTING_TOO_DEEP = "nesting_too_deep"
