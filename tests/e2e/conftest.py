@@ -78,7 +78,7 @@ def contact(email: str, parent: str | None = None, environment: str = "contoso",
         "environment": environment,
         "table": "contact",
         "key": {"emailaddress1": email},
-        "data": {"lastname": email.split("@")[0].title(), **data},
+        "data": {"lastname": email.split("@", maxsplit=1)[0].title(), **data},
     }
     if parent is not None:
         record["lookups"] = {"parentcustomerid_account": {"table": "account", "key": {"accountnumber": parent}}}
@@ -187,7 +187,9 @@ class Pipeline:
     @contextmanager
     def running(self, **settings: str) -> Iterator[LocalFunctionsHost]:
         """The runner with function_app.py; stopped (and the composition root forgotten) on exit."""
-        host = LocalFunctionsHost(app="function_app:app", root=PROJECT_ROOT, settings_overrides=self.settings(**settings))
+        host = LocalFunctionsHost(
+            app="function_app:app", root=PROJECT_ROOT, settings_overrides=self.settings(**settings)
+        )
         host.start()
         try:
             yield host
@@ -195,7 +197,9 @@ class Pipeline:
             host.stop(grace=5.0)
             bootstrap.reset()
 
-    def run_until_idle(self, *, timeout: float = 40.0, idle_seconds: float = 0.5, **settings: str) -> LocalFunctionsHost:
+    def run_until_idle(
+        self, *, timeout: float = 40.0, idle_seconds: float = 0.5, **settings: str
+    ) -> LocalFunctionsHost:
         """Start the runner, wait until the trigger queues are empty and nothing runs, stop it."""
         with self.running(**settings) as host:
             host.run_until_idle(idle_seconds=idle_seconds, timeout=timeout)
