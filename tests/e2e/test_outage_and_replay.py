@@ -14,11 +14,15 @@ import logging
 
 import pytest
 
+from emulators.dataverse.faults import FaultKind, FaultRule
 from tests.e2e.conftest import Pipeline, account, contact, envelope, row_values, wait_until
 
 pytestmark = [pytest.mark.cloud, pytest.mark.azurite]
 
-OUTAGE = {"kind": "503", "rate": 1.0, "retry_after": 30}
+
+def outage() -> FaultRule:
+    """503 for every request, announcing 30 s of unavailability."""
+    return FaultRule(kind=FaultKind.SERVICE_UNAVAILABLE, rate=1.0, retry_after=30)
 
 
 def _events(caplog: pytest.LogCaptureFixture, name: str) -> list[dict[str, object]]:
@@ -32,7 +36,7 @@ def test_an_outage_longer_than_every_retry_ends_in_dead_letters_that_replay_home
         *(contact(f"p{i}@contoso.com", parent=f"OUT-{i}") for i in range(3)),
         *(account(f"OUT-{i}", numberofemployees=i) for i in range(5)),
     ]
-    pipeline.org("contoso").add_fault(**OUTAGE)
+    pipeline.org("contoso").add_fault(outage())
     message_id = pipeline.send(envelope(*records))
     pipeline.send(account("FAB-1", environment="fabrikam"))  # the other environment is up meanwhile
 
@@ -81,7 +85,7 @@ def test_an_outage_longer_than_every_retry_ends_in_dead_letters_that_replay_home
 
 
 def test_an_outage_that_ends_during_the_requeue_delay_heals_without_an_operator(pipeline: Pipeline):
-    pipeline.org("contoso").add_fault(**OUTAGE)
+    pipeline.org("contoso").add_fault(outage())
     pipeline.send(envelope(*(account(f"HEAL-{i}") for i in range(3))))
 
     with pipeline.running(POISON_REQUEUE_DELAY_SECONDS="2") as host:
