@@ -113,8 +113,10 @@ class OrgApp:
         if fired.delay_seconds:
             org.counters.faults[FaultKind.SLOW.value] += 1
             await asyncio.sleep(fired.delay_seconds)
+        lose_response = fired.terminal is not None and fired.terminal.kind is FaultKind.RESET_AFTER
         if fired.terminal is not None:
             org.counters.faults[fired.terminal.kind.value] += 1
+        if fired.terminal is not None and not lose_response:
             if fired.terminal.kind is FaultKind.RESET:
                 await abort_connection(send)
                 return
@@ -127,9 +129,9 @@ class OrgApp:
             ctx = self._authorize(path, request.headers)
         except errors.DataverseError as exc:
             org.counters.responses[str(exc.status)] += 1
-            await send_response(send, self._error(exc), base)
+            await (abort_connection(send) if lose_response else send_response(send, self._error(exc), base))
             return
-        await self._serve(Call(request, ctx, Cost()), send, base)
+        await self._serve(Call(request, ctx, Cost()), send, base, lose_response=lose_response)
 
     def _request(self, scope: Scope, body: bytes) -> ApiRequest:
         headers, prefer = request_headers(scope)
@@ -146,7 +148,7 @@ class OrgApp:
             url=f"{self.org.url}{scope['path']}" + (f"?{raw_query}" if raw_query else ""),
         )
 
-    async def _serve(self, call: Call, send: Send, base: list[tuple[str, str]]) -> None:
+    async def _serve(self, call: Call, send: Send, base: list[tuple[str, str]], *, lose_response: bool = False) -> None:
         org, cost = self.org, call.cost
         key = call.ctx.caller.throttle_key
         refused = org.throttle.admit(key)
@@ -166,6 +168,9 @@ class OrgApp:
                 await asyncio.sleep(duration_ms / 1000)
         finally:
             org.throttle.finish(key)
+        if lose_response:  # executed and committed; the client never learns it
+            await abort_connection(send)
+            return
         await send_response(send, response, [*base, *self._limit_headers(key)])
 
     def _execute(self, call: Call) -> ApiResponse:

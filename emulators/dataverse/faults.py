@@ -6,6 +6,8 @@ A rule fires on the next `count` matching requests, or on each matching request 
 - "503" / "502": a gateway error with a Web API-shaped body; with `retry_after`, a `Retry-After` header saying how
   long the service expects to be unavailable (RFC 9110 §10.2.3: a server MAY send it with 503);
 - "reset": the connection is aborted without any response (TCP reset);
+- "reset_after": the request is executed (and committed), then the connection is aborted instead of answering:
+  the response is lost, as when a gateway or the network fails after the server did the work;
 - "slow": the response is delayed by `delay_seconds`, then the request is served normally;
 - "expired_token": 401 as for an expired bearer token;
 - "429": a service protection error with the chosen `limit_code` and `retry_after` seconds.
@@ -26,6 +28,7 @@ class FaultKind(StrEnum):
     SERVICE_UNAVAILABLE = "503"
     BAD_GATEWAY = "502"
     RESET = "reset"
+    RESET_AFTER = "reset_after"
     SLOW = "slow"
     EXPIRED_TOKEN = "expired_token"
     THROTTLE = "429"
