@@ -73,7 +73,9 @@ class HealthCheck:
         now = self.clock.now()
         report = HealthReport(checked_at=now.isoformat())
         for name in environments if environments is not None else self.environments:
-            report.environments.append(self._check_environment(name, now, report.findings))
+            checked = self._check_environment(name, now, report.findings)
+            report.environments.append(checked)
+            _log_environment(checked)
         self._check_queues(report)
         for finding in report.findings:
             level = logging.ERROR if finding.severity == "error" else logging.WARNING
@@ -85,6 +87,8 @@ class HealthCheck:
             healthy=report.healthy,
             findings=len(report.findings),
             environments=len(report.environments),
+            dead_letters=report.queue_depths.get(DEAD_LETTER_QUEUE),
+            poison_messages=report.queue_depths.get(RECORDS_POISON_QUEUE),
         )
         return report
 
@@ -148,6 +152,29 @@ class HealthCheck:
                 report.findings.append(
                     Finding(code, "warning", f"{queue} holds about {count} {what}; see docs/operations.md")
                 )
+
+
+def _log_environment(checked: EnvironmentHealth) -> None:
+    """What was seen in one environment, healthy or not (INFO): the daily record of certificate expiry, token and
+    WhoAmI that the findings alone would not give. The thumbprint and ids are public identifiers, not secrets."""
+    probe = checked.probe
+    if probe is None:
+        return
+    days_left = checked.certificate_days_left
+    event(
+        log,
+        logging.INFO,
+        "health.environment",
+        environment=checked.environment,
+        certificate_ok=probe.certificate.ok,
+        certificate_not_after=probe.certificate_not_after.isoformat() if probe.certificate_not_after else None,
+        certificate_days_left=round(days_left, 1) if days_left is not None else None,
+        certificate_thumbprint=probe.certificate_thumbprint,
+        token_ok=probe.token.ok,
+        whoami_ok=probe.who_am_i.ok,
+        user_id=probe.who_am_i.detail if probe.who_am_i.ok else None,
+        organization_id=probe.organization_id,
+    )
 
 
 def _detail(result: CheckResult) -> str:
