@@ -198,7 +198,7 @@ class Pipeline:
             bootstrap.reset()
 
     def run_until_idle(
-        self, *, timeout: float = 40.0, idle_seconds: float = 0.5, **settings: str
+        self, *, timeout: float = 40.0, idle_seconds: float = 0.3, **settings: str
     ) -> LocalFunctionsHost:
         """Start the runner, wait until the trigger queues are empty and nothing runs, stop it."""
         with self.running(**settings) as host:

@@ -44,7 +44,7 @@ def test_each_limit_code_with_retry_after_is_waited_out_and_every_record_lands_o
 def test_a_real_request_limit_trips_and_every_record_still_lands_once(pipeline: Pipeline):
     contoso = pipeline.org("contoso")
     contoso.set_limits(requests=4, window_seconds=1.0)  # 4 requests per second for the application user
-    messages = 12
+    messages = 8
     for m in range(messages):
         pipeline.send(envelope(*(account(f"R-{m}-{i}") for i in range(10))))
 
