@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -15,7 +16,7 @@ from tests.runner.conftest import HOST_JSON, unique_queue
 
 
 def test_overrides_win_over_host_json_in_any_case_and_as_text():
-    host_json = {"version": "2.0", "extensions": {"queues": {"maxDequeueCount": 5, "batchSize": 16}}}
+    host_json: dict[str, Any] = {"version": "2.0", "extensions": {"queues": {"maxDequeueCount": 5, "batchSize": 16}}}
     config = HostConfig.load(
         host_json,
         app_settings={
