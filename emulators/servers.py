@@ -52,6 +52,9 @@ class ServerGroup:
             app,
             log_level="warning",
             access_log=False,
+            # uvicorn's default log_config runs logging.config.dictConfig, which closes every handler the process
+            # had configured (a demo's log file, pytest's capture); None keeps them, uvicorn logs propagate.
+            log_config=None,
             lifespan="off",
             http="httptools",
             timeout_keep_alive=120,
