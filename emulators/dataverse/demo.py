@@ -1,9 +1,11 @@
 """Demo application users, people and security roles of the local cloud's Dataverse environments.
 
 The app registration `seed.DATAVERSE_APP_CLIENT_ID` is an application user in contoso and fabrikam with a custom
-role that may create, read, write, append and append-to the demo tables (no delete, no impersonation, no bypass:
-S2S application users get a custom role, PAD/build-web-applications-server-server-s2s-authentication.md). Tests
-compose other application users from the extra roles below.
+role (S2S application users get a custom role, PAD/build-web-applications-server-server-s2s-authentication.md)
+holding what dataverse-sync uses: create, read, write, delete, append and append-to on the demo tables, and
+prvActOnBehalfOfAnotherUser for records that name a `caller_object_id` (CallerObjectId header,
+PAD/webapi/impersonate-another-user-web-api.md). No bypass privileges. Tests compose other application users from
+the extra roles below (`TABLE_ONLY_ROLE` is the sync role without delete and impersonation).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from emulators.dataverse.emulator import DataverseEmulator
 from emulators.dataverse.org import Org
 from emulators.dataverse.security import (
     ACT_ON_BEHALF,
+    ALL_ACCESS,
     BYPASS_CUSTOM_BUSINESS_LOGIC,
     BYPASS_CUSTOM_PLUGINS,
     Access,
@@ -22,12 +25,13 @@ from emulators.dataverse.security import (
 )
 
 DEMO_TABLES = ("account", "contact", "dvs_orderline", "task")
-SYNC_ROLE = Role.for_tables(
-    "dataverse-sync integration",
+SYNC_ROLE = Role.for_tables("dataverse-sync integration", DEMO_TABLES, ALL_ACCESS, special=(ACT_ON_BEHALF,))
+# Roles for tests of the security model.
+TABLE_ONLY_ROLE = Role.for_tables(
+    "Create, update and link only",
     DEMO_TABLES,
     frozenset({Access.CREATE, Access.READ, Access.WRITE, Access.APPEND, Access.APPEND_TO}),
 )
-# Roles for tests of the security model.
 NO_PRIVILEGE_ROLE = Role("No privileges")
 READ_ONLY_ROLE = Role.for_tables("Read only", DEMO_TABLES, frozenset({Access.READ}))
 ACT_ON_BEHALF_ROLE = Role("Delegate", special=frozenset({ACT_ON_BEHALF}))

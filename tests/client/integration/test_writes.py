@@ -11,8 +11,8 @@ import pytest
 
 from emulators import seed
 from emulators.cloud import LocalCloud
-from emulators.dataverse import Access, AppUser, FaultKind, FaultRule, LatencyModel, Org, Role
-from emulators.dataverse.demo import ACT_ON_BEHALF_ROLE, BYPASS_ROLE, DEMO_TABLES, SYNC_ROLE
+from emulators.dataverse import AppUser, FaultKind, FaultRule, LatencyModel, Org
+from emulators.dataverse.demo import BYPASS_ROLE, SYNC_ROLE, TABLE_ONLY_ROLE
 from shared.config.settings import Settings
 from shared.dataverse import DataverseEnvironments
 from shared.sync.ports import JsonValue, Lookup, Operation, Outcome, RecordWrite, WriteResult
@@ -284,17 +284,16 @@ def test_deletes_need_the_privilege_and_missing_rows_count_as_deleted(
     deletes = [
         RecordWrite(f"del-{n}", "account", Operation.DELETE, {"accountnumber": n}) for n in ("D-1", "D/2", "D-404")
     ]
-    refused = environments.write("contoso", deletes[:1], deadline=deadline())[0]
-    assert refused.outcome is Outcome.PERMANENT  # the demo role has no delete privilege
-    assert refused.status == 403
-    assert refused.code == "0x80040220"  # PrivilegeDenied
     original = org.app_users[seed.DATAVERSE_APP_CLIENT_ID]
-    deleter = Role.for_tables("sync with delete", DEMO_TABLES, frozenset(Access))
-    org.add_app_user(AppUser(**{**original.__dict__, "roles": [deleter]}))
+    org.add_app_user(AppUser(**{**original.__dict__, "roles": [TABLE_ONLY_ROLE]}))  # no delete privilege
     try:
-        results = environments.write("contoso", deletes, deadline=deadline())
+        refused = environments.write("contoso", deletes[:1], deadline=deadline())[0]
     finally:
         org.add_app_user(original)
+    assert refused.outcome is Outcome.PERMANENT
+    assert refused.status == 403
+    assert refused.code == "0x80040220"  # PrivilegeDenied
+    results = environments.write("contoso", deletes, deadline=deadline())  # the demo role may delete
     assert outcomes(results) == {Outcome.WRITTEN: 3}
     assert results[2].message == "row did not exist"
     assert sorted(r["accountnumber"] for r in org.rows("account")) == ["D-3"]
@@ -312,15 +311,15 @@ def test_impersonation_needs_the_privilege_and_records_the_caller(
         {"name": "imp"},
         caller_object_id=seed.CONTOSO_USER_OBJECT_ID,
     )
-    refused = environments.write("contoso", [on_behalf], deadline=deadline())[0]
-    assert refused.outcome is Outcome.PERMANENT
-    assert refused.status == 403
     original = org.app_users[seed.DATAVERSE_APP_CLIENT_ID]
-    org.add_app_user(AppUser(**{**original.__dict__, "roles": [SYNC_ROLE, ACT_ON_BEHALF_ROLE]}))
+    org.add_app_user(AppUser(**{**original.__dict__, "roles": [TABLE_ONLY_ROLE]}))  # no prvActOnBehalfOfAnotherUser
     try:
-        accepted = environments.write("contoso", [on_behalf], deadline=deadline())[0]
+        refused = environments.write("contoso", [on_behalf], deadline=deadline())[0]
     finally:
         org.add_app_user(original)
+    assert refused.outcome is Outcome.PERMANENT
+    assert refused.status == 403
+    accepted = environments.write("contoso", [on_behalf], deadline=deadline())[0]  # the demo role may
     assert accepted.outcome is Outcome.WRITTEN
     row = org.row("account", accountnumber="IMP-1")
     assert row is not None

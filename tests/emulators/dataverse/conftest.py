@@ -16,7 +16,14 @@ import requests
 
 from emulators import seed
 from emulators.dataverse import AppUser, DataverseEmulator, EmulatorConfig, Org, Role, User, add_demo_orgs
-from emulators.dataverse.demo import ACT_ON_BEHALF_ROLE, BYPASS_ROLE, NO_PRIVILEGE_ROLE, READ_ONLY_ROLE, SYNC_ROLE
+from emulators.dataverse.demo import (
+    ACT_ON_BEHALF_ROLE,
+    BYPASS_ROLE,
+    NO_PRIVILEGE_ROLE,
+    READ_ONLY_ROLE,
+    SYNC_ROLE,
+    TABLE_ONLY_ROLE,
+)
 from emulators.dataverse.limits import LatencyModel, ServiceProtectionLimits
 from emulators.dataverse.security import ALL_ACCESS
 from emulators.servers import ServerGroup
@@ -31,6 +38,7 @@ READ_ONLY_APP = "7e570002-0000-4000-8000-00000000aa02"
 DELEGATE_APP = "7e570003-0000-4000-8000-00000000aa03"
 BYPASS_APP = "7e570004-0000-4000-8000-00000000aa04"
 FULL_APP = "7e570005-0000-4000-8000-00000000aa05"
+TABLE_ONLY_APP = "7e570006-0000-4000-8000-00000000aa06"  # no delete, no impersonation
 UNKNOWN_APP = "7e570009-0000-4000-8000-00000000aa09"
 READER_OBJECT_ID = "0b1ec7ed-0000-4000-8000-0000000c0202"  # a person with read-only access
 READER_SYSTEMUSER_ID = "5959e0e0-0000-4000-8000-0000000c0202"
@@ -104,6 +112,7 @@ def _test_app_users() -> list[AppUser]:
         AppUser(app_id=DELEGATE_APP, roles=[SYNC_ROLE, ACT_ON_BEHALF_ROLE]),
         AppUser(app_id=BYPASS_APP, roles=[SYNC_ROLE, BYPASS_ROLE]),
         AppUser(app_id=FULL_APP, roles=[FULL_ROLE]),
+        AppUser(app_id=TABLE_ONLY_APP, roles=[TABLE_ONLY_ROLE]),
     ]
 
 
