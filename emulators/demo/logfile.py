@@ -69,8 +69,9 @@ class EventTally(logging.Handler):
 DETAILED_LOGGERS = ("dataverse_sync", "shared")
 
 
-def log_to_file(path: Path) -> tuple[logging.FileHandler, EventTally]:
-    """Send every log record to `path` (truncated first) and to a tally of events; nothing to the terminal."""
+def log_to_file(path: Path, *, detailed: bool = True) -> tuple[logging.FileHandler, EventTally]:
+    """Send every log record to `path` (truncated first) and to a tally of events; nothing to the terminal.
+    `detailed`: the sync core and the client at DEBUG (one line per record written and per request), else INFO."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("", encoding="utf-8")
     # Append mode: should anything close the handler (logging.config.dictConfig does), the next record reopens it.
@@ -84,7 +85,7 @@ def log_to_file(path: Path) -> tuple[logging.FileHandler, EventTally]:
     root.addHandler(file_handler)
     root.addHandler(tally)
     for name in DETAILED_LOGGERS:
-        logging.getLogger(name).setLevel(logging.DEBUG)
+        logging.getLogger(name).setLevel(logging.DEBUG if detailed else logging.INFO)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
     return file_handler, tally
