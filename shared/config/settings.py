@@ -231,7 +231,7 @@ class Settings:
     dependency_retry_delay_seconds: int  # DEPENDENCY_RETRY_DELAY_SECONDS
     poison_requeue_limit: int  # POISON_REQUEUE_LIMIT: re-queues of a poisoned message with a transient cause
     poison_requeue_delay_seconds: int  # POISON_REQUEUE_DELAY_SECONDS
-    bulk_drain_max_records: int  # BULK_DRAIN_MAX_RECORDS: per timer run
+    bulk_drain_max_records: int  # BULK_DRAIN_MAX_RECORDS: per round of the bulk drain (a run drains in rounds)
     queues: tuple[str, ...] = ALL_QUEUES
 
     @classmethod

@@ -1,9 +1,12 @@
 """Bulk drain (timer): many small messages from BULK_QUEUE, coalesced across messages into full bulk requests.
 
-The queue trigger hands over one message at a time, so it cannot batch across messages; this timer does. One
-run receives messages (32 per call, the service maximum) until it holds BULK_DRAIN_MAX_RECORDS records, the
-queue is empty, or a third of the time budget is spent; then plans all their records as one batch (coalescing
-the same row across messages, newest wins, in insertion order) and writes them.
+The queue trigger hands over one message at a time, so it cannot batch across messages; this timer does. A run
+drains the queue in rounds. A round receives messages (32 per call, the service maximum) until it holds
+BULK_DRAIN_MAX_RECORDS records, the queue is empty, or a third of the time budget is spent; then plans all their
+records as one batch (coalescing the same row across messages, newest wins, in insertion order) and writes them.
+Rounds follow one another until the queue is empty, a round had to release messages (transient trouble: let
+the retry delay pass), or half the run's time budget is spent (a round started later could not finish within
+it); so one timer run moves a backlog at the writer's pace instead of one round per schedule period.
 
 Each message is then settled on its own:
 - every record written, dead-lettered, re-scheduled or superseded -> the message is deleted;
@@ -31,11 +34,12 @@ log = logger("bulk")
 
 RECEIVE_BATCH = 32  # Get Messages: numofmessages at most 32 (learn.microsoft.com/rest/api/storageservices/get-messages)
 RECEIVE_SHARE_OF_BUDGET = 1 / 3
+NEW_ROUND_SHARE_OF_BUDGET = 1 / 2  # no round starts after this share of the run's time budget
 VISIBILITY_MARGIN_SECONDS = 60
 FIRST_GUESS_RECORDS_PER_MESSAGE = 100
 
 
-@dataclass(frozen=True)
+@dataclass
 class DrainReport:
     tally: Tally
     deleted: int = 0
@@ -43,6 +47,14 @@ class DrainReport:
     seconds: float = 0.0
     queue_empty: bool = False
     outcomes: dict[str, int] = field(default_factory=dict)
+    rounds: int = 0
+
+    def add(self, round_report: DrainReport) -> None:
+        self.tally.add(round_report.tally)
+        self.deleted += round_report.deleted
+        self.released += round_report.released
+        self.queue_empty = round_report.queue_empty
+        self.rounds += 1
 
 
 class BulkDrain:
@@ -68,8 +80,22 @@ class BulkDrain:
         self.poison_queue = poison_queue
 
     def run(self) -> DrainReport:
+        """Drain in rounds (see the module docstring); the report sums them."""
         start = self.clock.monotonic()
         deadline = start + self.policy.time_budget_seconds
+        last_round_start = start + self.policy.time_budget_seconds * NEW_ROUND_SHARE_OF_BUDGET
+        report = DrainReport(Tally())
+        while True:
+            round_report = self._round(deadline, report.rounds + 1)
+            report.add(round_report)
+            finished = round_report.queue_empty or round_report.released or not round_report.tally.messages
+            if finished or self.clock.monotonic() >= last_round_start:
+                break
+        report.seconds = self.clock.monotonic() - start
+        return report
+
+    def _round(self, deadline: float, number: int) -> DrainReport:
+        start = self.clock.monotonic()
         units, queue_empty = self._receive(start)
         if not units:
             return DrainReport(Tally(), queue_empty=queue_empty)
@@ -101,6 +127,7 @@ class BulkDrain:
             writer_calls=tally.writer_calls,
             seconds=round(seconds, 3),
             queue_empty=queue_empty,
+            round=number,
         )
         return DrainReport(tally, deleted, released, seconds, queue_empty)
 

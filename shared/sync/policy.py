@@ -19,7 +19,7 @@ class SyncPolicy:
     dependency_retry_delay_seconds: int = 60  # DEPENDENCY_RETRY_DELAY_SECONDS
     poison_requeue_limit: int = 3  # POISON_REQUEUE_LIMIT
     poison_requeue_delay_seconds: int = 300  # POISON_REQUEUE_DELAY_SECONDS
-    bulk_drain_max_records: int = 5000  # BULK_DRAIN_MAX_RECORDS
+    bulk_drain_max_records: int = 5000  # BULK_DRAIN_MAX_RECORDS: records planned and written together (a round)
     certificate_warning_days: int = 30  # CERT_EXPIRY_WARNING_DAYS
     dead_letter_warning_depth: int = 1  # warn when the dead-letter queue holds at least this many entries
     poison_warning_depth: int = 1  # warn when the poison queue holds at least this many messages

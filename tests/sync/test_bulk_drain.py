@@ -58,14 +58,42 @@ def test_the_same_row_across_messages_is_written_once_newest_insertion_winning()
     assert sorted(source.deleted) == ["early", "late", "mid"]
 
 
-def test_a_run_stops_receiving_near_the_record_limit():
+def test_a_round_stops_receiving_near_the_record_limit_and_the_run_drains_the_rest_in_more_rounds():
     source = FakeBulkSource()
     for i in range(20):
         source.put(envelope(*[account(f"A-{i}-{j}") for j in range(50)]), id=f"m{i}")
-    bulk, _writer, _, _ = drain(source, bulk_drain_max_records=260)
+    bulk, writer, _, _ = drain(source, bulk_drain_max_records=260)
     report = bulk.run()
-    assert 260 <= report.tally.records <= 300
-    assert len(source.visible) == 20 - report.tally.records // 50
+    assert [len(writes) for _, writes, _ in writer.calls] == [300, 300, 300, 100]  # one writer call per round
+    assert report.rounds == 4
+    assert report.tally.written == 1000
+    assert len(source.deleted) == 20
+    assert not source.visible
+    assert report.queue_empty
+
+
+def test_no_round_starts_after_half_the_time_budget():
+    source = FakeBulkSource()
+    for i in range(10):
+        source.put(envelope(*[account(f"A-{i}-{j}") for j in range(10)]), id=f"m{i}")
+    bulk, writer, _, _ = drain(source, bulk_drain_max_records=20, time_budget_seconds=100)
+    writer.seconds_per_call = 30  # each round's write takes 30 s: rounds start at 0, 30 and 60 s
+    report = bulk.run()
+    assert report.rounds == 2  # the third would start at 60 s, past half of the 100 s budget
+    assert report.tally.written == 40
+    assert len(source.visible) == 6  # left for the next run
+    assert not report.queue_empty
+
+
+def test_a_round_that_released_messages_ends_the_run():
+    source = FakeBulkSource()
+    for i in range(4):
+        source.put(account(f"A-{i}"), id=f"m{i}")
+    bulk, writer, _, _ = drain(source, lambda env, w: OUTAGE, bulk_drain_max_records=2)
+    report = bulk.run()
+    assert report.rounds == 1  # the released messages would be received again at once: wait for the retry delay
+    assert report.released == 2
+    assert len(writer.calls) == 1
 
 
 def test_invalid_messages_and_records_are_dead_lettered_and_their_messages_deleted():
