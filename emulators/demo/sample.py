@@ -11,6 +11,7 @@ environment of local.settings.sample.json would have taken it.
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from typing import Any
 from shared.cli.record_files import FileProblem, RecordDefaults, read_records
 from shared.sync.catalog import Catalog
 from shared.sync.clock import SystemClock
+from shared.sync.logs import LOGGER_NAME
 from shared.sync.policy import SyncPolicy
 from shared.sync.ports import IncomingMessage, Outcome, RecordWrite, WriteResult
 from shared.sync.records_handler import RecordsHandler
@@ -104,7 +106,8 @@ class _NoSends:
 
 
 def expect_invalid_message(message: InvalidMessage, catalog: Catalog) -> ExpectedMessage:
-    """Run the message through the records handler with in-memory ports that accept every write."""
+    """Run the message through the records handler with in-memory ports that accept every write. Its log events
+    are silenced: they describe this dry run, not the demo's messages."""
     writer, entries = _AcceptingWriter(), _CodesOfEntries()
     handler = RecordsHandler(
         writer=writer,
@@ -115,7 +118,12 @@ def expect_invalid_message(message: InvalidMessage, catalog: Catalog) -> Expecte
         policy=SyncPolicy(),
     )
     body = message.body.encode("utf-8")
-    handler.handle(
-        IncomingMessage("expected", body, 1, "dvsync-records", encoding_error=NOT_BASE64 if message.raw else None)
-    )
+    sync_log = logging.getLogger(LOGGER_NAME)
+    was_disabled, sync_log.disabled = sync_log.disabled, True
+    try:
+        handler.handle(
+            IncomingMessage("expected", body, 1, "dvsync-records", encoding_error=NOT_BASE64 if message.raw else None)
+        )
+    finally:
+        sync_log.disabled = was_disabled
     return ExpectedMessage(message.name, entries.codes, writer.written)
