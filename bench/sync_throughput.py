@@ -209,6 +209,7 @@ def figures(
         "peak_rss_mb": round(sync.peak_rss_mb, 1),
         "process_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "queue": QUEUES[args.queue],
+        "settings": setting_overrides(args.setting),
         "messages": messages,
         "enqueue_seconds": round(enqueue_seconds, 2),
         "bulk_requests": bulk_requests,
@@ -244,7 +245,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--baseline-environment", default="fabrikam", help="environment of the baseline")
     parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="cloud.json, logs")
     parser.add_argument("--timeout", type=float, default=240.0, help="give up the sync phase after SECONDS")
+    parser.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
+                        help="app setting for the run (repeatable), e.g. PYTHON_THREADPOOL_THREAD_COUNT=8")  # fmt: skip
     return parser.parse_args(argv)
+
+
+def setting_overrides(pairs: list[str]) -> dict[str, str]:
+    overrides = {}
+    for pair in pairs:
+        name, separator, value = pair.partition("=")
+        if not separator or not name:
+            raise SystemExit(f"--setting expects NAME=VALUE, got {pair!r}")
+        overrides[name] = value
+    return overrides
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -258,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         limits, latency = cloud.admin.limits(args.environment), cloud.admin.latency(args.environment)
         say(f"local cloud up in {cloud.startup_seconds:.1f} s (child process); limits {limits}; latency {latency}")
         overrides = {**cloud.app_settings, **(BULK_SETTINGS if args.queue == "bulk" else {})}
+        overrides.update(setting_overrides(args.setting))
         settings = Settings.from_environ({**sample_values(), **overrides})
         records = accounts(args.records, prefix="BENCH")
         messages, enqueue_seconds = enqueue(settings, records, environment=args.environment, queue=QUEUES[args.queue])
