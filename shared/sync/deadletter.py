@@ -4,6 +4,8 @@ An entry says what failed (the record, or the raw message text when it could not
 code, message, path; Dataverse status/code/request id), where it came from (queue, message id, dequeue count)
 and when (first/last failure, attempts). Entries must fit one queue message (64 KiB after base64), so a huge
 invalid message is truncated with a marker, its original size and SHA-256, never dropped.
+`dead_letter_record` and `dead_letter_message` build an entry and put it to the sink: the handlers' one way to
+dead-letter a parsed record or a whole message (they count it and log their own event).
 See docs/message-contract.md#dead-letter-entries.
 """
 
@@ -16,8 +18,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from shared.sync.contract import MAX_MESSAGE_JSON_BYTES, SCHEMA_V1, Delivery, dumps_compact, json_size
-from shared.sync.ports import JsonValue, WriteResult
+from shared.sync.contract import MAX_MESSAGE_JSON_BYTES, SCHEMA_V1, Delivery, Record, dumps_compact, json_size
+from shared.sync.ports import DeadLetterSink, JsonValue, WriteResult
 from shared.sync.problems import Problem, ReasonKind
 
 DEAD_LETTER_SCHEMA = "dataverse-sync/deadletter-v1"
@@ -235,6 +237,52 @@ def new_entry(
         delivery=delivery.to_json() if delivery is not None else None,
         superseded_refs=tuple(superseded_refs),
     )
+
+
+def dead_letter_record(
+    sink: DeadLetterSink,
+    record: Record,
+    *,
+    reason: Reason,
+    source: Source,
+    now: datetime,
+    dataverse: WriteResult | None = None,
+    attempts: int = 0,
+    superseded_refs: Sequence[str] = (),
+) -> DeadLetter:
+    """Dead-letter a parsed record (replayable: the entry keeps it as the producer sent it); the stored entry."""
+    entry = new_entry(
+        reason=reason,
+        source=source,
+        now=now,
+        record=record.raw,
+        environment=record.environment,
+        table=record.table,
+        operation=record.operation.value,
+        ref=record.ref,
+        source_id=record.source_id,
+        dataverse=dataverse,
+        delivery=record.delivery,
+        attempts=attempts,
+        superseded_refs=superseded_refs,
+    )
+    sink.put(entry.serialize())
+    return entry
+
+
+def dead_letter_message(
+    sink: DeadLetterSink, problem: Problem, text: str, *, source: Source, now: datetime
+) -> DeadLetter:
+    """Dead-letter a message that could not be read into records, as its text; the stored entry."""
+    entry = new_entry(
+        reason=Reason.of(ReasonKind.INVALID_MESSAGE, problem),
+        source=source,
+        now=now,
+        raw_message=text,
+        ref=source.message_id,
+    )
+    sink.put(entry.serialize())
+    return entry
 
 
 def fit_to_message(entry: DeadLetter, limit: int = MAX_MESSAGE_JSON_BYTES) -> DeadLetter:

@@ -19,11 +19,12 @@ from shared.sync.contract import (
     ParsedMessage,
     Record,
     RejectedMessage,
+    RejectedRecord,
     body_as_text,
     dumps_compact,
     parse_message,
 )
-from shared.sync.deadletter import Reason, Source, new_entry
+from shared.sync.deadletter import DeadLetter, Reason, Source, dead_letter_message, dead_letter_record, new_entry
 from shared.sync.envelopes import continuation_messages, record_with_delivery
 from shared.sync.execution import execute
 from shared.sync.logs import event, logger, refs
@@ -121,21 +122,12 @@ class SyncEngine:
     def _accept_records(self, unit: Unit, parsed: ParsedMessage, taken_refs: set[str]) -> None:
         unit.tally.records = len(parsed.records) + len(parsed.rejected)
         for rejected in parsed.rejected:
-            self._dead_letter_invalid(
-                unit, raw=rejected.raw, problem=rejected.problem, ref=rejected.ref, delivery=rejected.delivery
-            )
+            self._dead_letter_rejected(unit, rejected)
         for record in parsed.records:
             path: tuple[str | int, ...] = () if parsed.single else ("records", record.index)
             resolved = self.catalog.resolve(record, path)
             if isinstance(resolved, Problem):
-                self._dead_letter_invalid(
-                    unit,
-                    raw=dict(record.raw),
-                    problem=resolved,
-                    ref=record.ref,
-                    delivery=record.delivery,
-                    record=record,
-                )
+                self._dead_letter_unresolved(unit, record, resolved)
                 continue
             if resolved.ref in taken_refs:  # the same continuation delivered twice into one batch
                 resolved = dataclasses.replace(resolved, ref=f"{resolved.ref}@{unit.message.id}")
@@ -224,14 +216,8 @@ class SyncEngine:
         return Source(message.queue, message.id, message.dequeue_count, inserted)
 
     def _dead_letter_message(self, unit: Unit, problem: Problem, text: str) -> None:
-        entry = new_entry(
-            reason=Reason.of(ReasonKind.INVALID_MESSAGE, problem),
-            source=self._source(unit.message),
-            now=self.clock.now(),
-            raw_message=text,
-            ref=unit.message.id,
-        )
-        self.dead_letters.put(entry.serialize())
+        source = self._source(unit.message)
+        entry = dead_letter_message(self.dead_letters, problem, text, source=source, now=self.clock.now())
         unit.tally.dead_lettered += 1
         event(
             log,
@@ -244,31 +230,34 @@ class SyncEngine:
             entry=entry.id,
         )
 
-    def _dead_letter_invalid(
-        self,
-        unit: Unit,
-        *,
-        raw: JsonValue,
-        problem: Problem,
-        ref: str,
-        delivery: Delivery,
-        record: Record | None = None,
-    ) -> None:
+    def _dead_letter_rejected(self, unit: Unit, rejected: RejectedRecord) -> None:
+        """A record that failed validation: kept as sent when it is an object, else as JSON text."""
+        raw = rejected.raw
         as_record = raw if isinstance(raw, dict) else None
         entry = new_entry(
-            reason=Reason.of(ReasonKind.INVALID_RECORD, problem),
+            reason=Reason.of(ReasonKind.INVALID_RECORD, rejected.problem),
             source=self._source(unit.message),
             now=self.clock.now(),
             record=as_record,
             raw_message=None if as_record is not None else _json_text(raw),
-            environment=(record.environment if record else None) or _text_member(raw, "environment"),
-            table=record.table if record else _text_member(raw, "table"),
-            operation=record.operation.value if record else _text_member(raw, "operation"),
-            ref=ref,
-            source_id=record.source_id if record else _text_member(raw, "source_id"),
-            delivery=delivery,
+            environment=_text_member(raw, "environment"),
+            table=_text_member(raw, "table"),
+            operation=_text_member(raw, "operation"),
+            ref=rejected.ref,
+            source_id=_text_member(raw, "source_id"),
+            delivery=rejected.delivery,
         )
         self.dead_letters.put(entry.serialize())
+        self._count_invalid(unit, rejected.ref, rejected.problem, entry)
+
+    def _dead_letter_unresolved(self, unit: Unit, record: Record, problem: Problem) -> None:
+        """A valid record the catalog refused (environment, table or key not configured)."""
+        reason = Reason.of(ReasonKind.INVALID_RECORD, problem)
+        source = self._source(unit.message)
+        entry = dead_letter_record(self.dead_letters, record, reason=reason, source=source, now=self.clock.now())
+        self._count_invalid(unit, record.ref, problem, entry)
+
+    def _count_invalid(self, unit: Unit, ref: str, problem: Problem, entry: DeadLetter) -> None:
         unit.tally.dead_lettered += 1
         event(
             log,
@@ -283,24 +272,18 @@ class SyncEngine:
         )
 
     def _dead_letter_record(
-        self, unit: Unit, record: Record, reason: Reason, result: WriteResult | None, superseded: list[str]
+        self, unit: Unit, record: Record, reason: Reason, result: WriteResult, superseded: list[str]
     ) -> None:
-        entry = new_entry(
+        entry = dead_letter_record(
+            self.dead_letters,
+            record,
             reason=reason,
             source=self._source(unit.message),
             now=self.clock.now(),
-            record=record.raw,
-            environment=record.environment,
-            table=record.table,
-            operation=record.operation.value,
-            ref=record.ref,
-            source_id=record.source_id,
             dataverse=result,
-            delivery=record.delivery,
             attempts=attempts(record, unit.message),
             superseded_refs=superseded,
         )
-        self.dead_letters.put(entry.serialize())
         unit.tally.dead_lettered += 1
         event(
             log,
@@ -309,9 +292,9 @@ class SyncEngine:
             message_id=unit.message.id,
             ref=record.ref,
             kind=reason.kind.value,
-            code=result.code if result else reason.code,
-            status=result.status if result else None,
-            request_id=result.request_id if result else None,
+            code=result.code,
+            status=result.status,
+            request_id=result.request_id,
             environment=record.environment,
             table=record.table,
             entry=entry.id,

@@ -32,7 +32,7 @@ from shared.sync.contract import (
     parse_message,
     parse_record,
 )
-from shared.sync.deadletter import Reason, Source, new_entry
+from shared.sync.deadletter import Reason, Source, dead_letter_message, dead_letter_record, new_entry
 from shared.sync.engine import Tally
 from shared.sync.envelopes import (
     PoisonCause,
@@ -153,22 +153,15 @@ class PoisonTriage:
             f"{record.delivery.poison_requeues} re-queues: {cause.error_class}"
             + (f": {cause.message}" if cause.message else ""),
         )
-        result = _cause_as_result(record.ref, cause)
-        entry = new_entry(
+        entry = dead_letter_record(
+            self.dead_letters,
+            record,
             reason=reason,
             source=original,
             now=self.clock.now(),
-            record=record.raw,
-            environment=record.environment,
-            table=record.table,
-            operation=record.operation.value,
-            ref=record.ref,
-            source_id=record.source_id,
-            dataverse=result,
-            delivery=record.delivery,
+            dataverse=_cause_as_result(record.ref, cause),
             attempts=record.delivery.transient_attempts + record.delivery.dependency_attempts,
         )
-        self.dead_letters.put(entry.serialize())
         tally.dead_lettered += 1
         event(
             log,
@@ -194,14 +187,9 @@ class PoisonTriage:
         else:
             parsed = parse_message(message.body, message.id)
         if isinstance(parsed, RejectedMessage):
-            entry = new_entry(
-                reason=Reason.of(ReasonKind.INVALID_MESSAGE, parsed.problem),
-                source=source,
-                now=self.clock.now(),
-                raw_message=parsed.text,
-                ref=message.id,
+            entry = dead_letter_message(
+                self.dead_letters, parsed.problem, parsed.text, source=source, now=self.clock.now()
             )
-            self.dead_letters.put(entry.serialize())
             tally.dead_lettered += 1
             event(
                 log,
@@ -216,21 +204,12 @@ class PoisonTriage:
         tally.records = len(parsed.records) + len(parsed.rejected)
         for rejected in parsed.rejected:
             self._dead_letter_invalid(rejected, source, tally)
+        reason = Reason(ReasonKind.POISONED, Code.HOST_POISONED.value, HOST_POISONED_MESSAGE)
         for record in parsed.records:
-            entry = new_entry(
-                reason=Reason(ReasonKind.POISONED, Code.HOST_POISONED.value, HOST_POISONED_MESSAGE),
-                source=source,
-                now=self.clock.now(),
-                record=record.raw,
-                environment=record.environment,
-                table=record.table,
-                operation=record.operation.value,
-                ref=record.ref,
-                source_id=record.source_id,
-                delivery=record.delivery,
-                attempts=record.delivery.transient_attempts + self.policy.max_dequeue_count,
+            attempts = record.delivery.transient_attempts + self.policy.max_dequeue_count
+            entry = dead_letter_record(
+                self.dead_letters, record, reason=reason, source=source, now=self.clock.now(), attempts=attempts
             )
-            self.dead_letters.put(entry.serialize())
             tally.dead_lettered += 1
             event(
                 log,
