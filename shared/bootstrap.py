@@ -25,6 +25,7 @@ from shared.queues.names import ALL_QUEUES
 from shared.sync.bulk_drain import BulkDrain
 from shared.sync.catalog import Catalog
 from shared.sync.clock import SystemClock
+from shared.sync.engine import SyncEngine
 from shared.sync.health_check import HealthCheck
 from shared.sync.poison_triage import PoisonTriage
 from shared.sync.policy import SyncPolicy
@@ -74,25 +75,22 @@ def build(
         max_dequeue_count=host.max_dequeue_count,
         transient_retry_delay_seconds=host.visibility_timeout_seconds,
     )
-    catalog = Catalog(settings.environments)
     dead_letters, sender = queues.dead_letters, queues.sender
+    engine = SyncEngine(
+        writer=writer,
+        dead_letters=dead_letters,
+        sender=sender,
+        clock=clock,
+        catalog=Catalog(settings.environments),
+        policy=policy,
+    )
     return Handlers(
         settings=settings,
         queues=queues,
         message_encoding=host.message_encoding,
-        records=RecordsHandler(
-            writer=writer, dead_letters=dead_letters, sender=sender, clock=clock, catalog=catalog, policy=policy
-        ),
+        records=RecordsHandler(engine),
         poison=PoisonTriage(dead_letters=dead_letters, sender=sender, clock=clock, policy=policy),
-        bulk=BulkDrain(
-            source=queues.bulk_source,
-            writer=writer,
-            dead_letters=dead_letters,
-            sender=sender,
-            clock=clock,
-            catalog=catalog,
-            policy=policy,
-        ),
+        bulk=BulkDrain(engine, source=queues.bulk_source),
         health=HealthCheck(
             probe=probe, depth=queues.depth, clock=clock, policy=policy, environments=list(settings.environments)
         ),

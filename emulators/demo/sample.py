@@ -21,6 +21,7 @@ from typing import Any
 from shared.cli.record_files import FileProblem, RecordDefaults, read_records
 from shared.sync.catalog import Catalog
 from shared.sync.clock import SystemClock
+from shared.sync.engine import SyncEngine
 from shared.sync.logs import LOGGER_NAME
 from shared.sync.policy import SyncPolicy
 from shared.sync.ports import IncomingMessage, Outcome, RecordWrite, WriteResult
@@ -110,12 +111,14 @@ def expect_invalid_message(message: InvalidMessage, catalog: Catalog) -> Expecte
     are silenced: they describe this dry run, not the demo's messages."""
     writer, entries = _AcceptingWriter(), _CodesOfEntries()
     handler = RecordsHandler(
-        writer=writer,
-        dead_letters=entries,
-        sender=_NoSends(),
-        clock=SystemClock(),
-        catalog=catalog,
-        policy=SyncPolicy(),
+        SyncEngine(
+            writer=writer,
+            dead_letters=entries,
+            sender=_NoSends(),
+            clock=SystemClock(),
+            catalog=catalog,
+            policy=SyncPolicy(),
+        )
     )
     body = message.body.encode("utf-8")
     sync_log = logging.getLogger(LOGGER_NAME)

@@ -23,12 +23,10 @@ import logging
 from dataclasses import dataclass, field
 
 from shared.queues.names import RECORDS_POISON_QUEUE
-from shared.sync.catalog import Catalog
 from shared.sync.engine import SyncEngine, Tally, Unit
 from shared.sync.logs import event, logger
-from shared.sync.policy import SyncPolicy
-from shared.sync.ports import BulkMessageSource, Clock, DataverseWriter, DeadLetterSink, IncomingMessage, QueueSender
-from shared.sync.records_handler import send_continuation, write_poison_envelope
+from shared.sync.ports import BulkMessageSource, IncomingMessage
+from shared.sync.records_handler import pending_attempt, send_continuation, write_poison_envelope
 
 log = logger("bulk")
 
@@ -57,45 +55,29 @@ class DrainReport:
         self.rounds += 1
 
 
+@dataclass(frozen=True)
 class BulkDrain:
-    def __init__(
-        self,
-        *,
-        source: BulkMessageSource,
-        writer: DataverseWriter,
-        dead_letters: DeadLetterSink,
-        sender: QueueSender,
-        clock: Clock,
-        catalog: Catalog,
-        policy: SyncPolicy,
-        poison_queue: str = RECORDS_POISON_QUEUE,
-    ) -> None:
-        self.source = source
-        self.engine = SyncEngine(
-            writer=writer, dead_letters=dead_letters, sender=sender, clock=clock, catalog=catalog, policy=policy
-        )
-        self.sender = sender
-        self.clock = clock
-        self.policy = policy
-        self.poison_queue = poison_queue
+    engine: SyncEngine
+    source: BulkMessageSource
+    poison_queue: str = RECORDS_POISON_QUEUE
 
     def run(self) -> DrainReport:
         """Drain in rounds (see the module docstring); the report sums them."""
-        start = self.clock.monotonic()
-        deadline = start + self.policy.time_budget_seconds
-        last_round_start = start + self.policy.time_budget_seconds * NEW_ROUND_SHARE_OF_BUDGET
+        start = self.engine.clock.monotonic()
+        deadline = start + self.engine.policy.time_budget_seconds
+        last_round_start = start + self.engine.policy.time_budget_seconds * NEW_ROUND_SHARE_OF_BUDGET
         report = DrainReport(Tally())
         while True:
             round_report = self._round(deadline, report.rounds + 1)
             report.add(round_report)
             finished = round_report.queue_empty or round_report.released or not round_report.tally.messages
-            if finished or self.clock.monotonic() >= last_round_start:
+            if finished or self.engine.clock.monotonic() >= last_round_start:
                 break
-        report.seconds = self.clock.monotonic() - start
+        report.seconds = self.engine.clock.monotonic() - start
         return report
 
     def _round(self, deadline: float, number: int) -> DrainReport:
-        start = self.clock.monotonic()
+        start = self.engine.clock.monotonic()
         units, queue_empty = self._receive(start)
         if not units:
             return DrainReport(Tally(), queue_empty=queue_empty)
@@ -109,7 +91,7 @@ class BulkDrain:
             else:
                 released += 1
             tally.add(unit.tally)
-        seconds = self.clock.monotonic() - start
+        seconds = self.engine.clock.monotonic() - start
         event(
             log,
             logging.INFO,
@@ -135,10 +117,10 @@ class BulkDrain:
         units: list[Unit] = []
         taken_refs: set[str] = set()
         records = 0
-        stop_at = start + self.policy.time_budget_seconds * RECEIVE_SHARE_OF_BUDGET
-        visibility = int(self.policy.time_budget_seconds) + VISIBILITY_MARGIN_SECONDS
-        limit = self.policy.bulk_drain_max_records
-        while records < limit and self.clock.monotonic() < stop_at:
+        stop_at = start + self.engine.policy.time_budget_seconds * RECEIVE_SHARE_OF_BUDGET
+        visibility = int(self.engine.policy.time_budget_seconds) + VISIBILITY_MARGIN_SECONDS
+        limit = self.engine.policy.bulk_drain_max_records
+        while records < limit and self.engine.clock.monotonic() < stop_at:
             # Ask for fewer messages near the limit, judging by the records per message seen so far (at first,
             # guess 100: the producer helper packs messages full).
             per_message = max(1, records // len(units)) if units else FIRST_GUESS_RECORDS_PER_MESSAGE
@@ -154,17 +136,16 @@ class BulkDrain:
 
     def _finish(self, unit: Unit) -> bool:
         """Settle one message; True when it was deleted, False when released for a later run."""
-        message = unit.message
+        message, policy = unit.message, self.engine.policy
         if unit.pending:
             if unit.progressed:
-                send_continuation(self.sender, unit, self.clock, self.policy)
+                send_continuation(self.engine, unit)
+            elif pending_attempt(unit) < policy.max_dequeue_count:
+                unit.tally.retried += len(unit.pending)
+                self.source.release(message, delay_seconds=policy.transient_retry_delay_seconds)
+                return False
             else:
-                attempt = max(r.delivery.transient_attempts for r, _ in unit.pending) + message.dequeue_count
-                if attempt < self.policy.max_dequeue_count:
-                    unit.tally.retried += len(unit.pending)
-                    self.source.release(message, delay_seconds=self.policy.transient_retry_delay_seconds)
-                    return False
-                write_poison_envelope(self.sender, self.poison_queue, unit, self.clock)
+                write_poison_envelope(self.engine, unit, self.poison_queue)
         self.source.delete(message)
         return True
 

@@ -84,23 +84,16 @@ class Unit:
         return bool(t.written or t.dead_lettered or t.rescheduled or t.superseded)
 
 
+@dataclass(frozen=True)
 class SyncEngine:
-    def __init__(
-        self,
-        *,
-        writer: DataverseWriter,
-        dead_letters: DeadLetterSink,
-        sender: QueueSender,
-        clock: Clock,
-        catalog: Catalog,
-        policy: SyncPolicy,
-    ) -> None:
-        self.writer = writer
-        self.dead_letters = dead_letters
-        self.sender = sender
-        self.clock = clock
-        self.catalog = catalog
-        self.policy = policy
+    """The ports and settings the records handler and the bulk drain share; holds no state between calls."""
+
+    writer: DataverseWriter
+    dead_letters: DeadLetterSink
+    sender: QueueSender
+    clock: Clock
+    catalog: Catalog
+    policy: SyncPolicy
 
     # --- step 1: parse and validate, per message ------------------------------------------------------------
 

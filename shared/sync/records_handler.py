@@ -23,21 +23,11 @@ from collections import Counter
 from dataclasses import dataclass
 
 from shared.queues.names import RECORDS_POISON_QUEUE
-from shared.sync.catalog import Catalog
 from shared.sync.engine import SyncEngine, Tally, Unit, failed
 from shared.sync.envelopes import PoisonCause, continuation_messages, poison_messages, record_with_delivery
 from shared.sync.execution import DEADLINE_MESSAGE, PARENT_PENDING_MESSAGE
 from shared.sync.logs import event, logger, refs
-from shared.sync.policy import SyncPolicy
-from shared.sync.ports import (
-    Clock,
-    DataverseWriter,
-    DeadLetterSink,
-    IncomingMessage,
-    JsonValue,
-    QueueSender,
-    WriteResult,
-)
+from shared.sync.ports import Clock, IncomingMessage, JsonValue
 
 log = logger("records")
 
@@ -53,29 +43,14 @@ class MessageReport:
     outcome: str  # "completed", "continued", "poisoned" (RetryLater is raised, not reported)
 
 
+@dataclass(frozen=True)
 class RecordsHandler:
-    def __init__(
-        self,
-        *,
-        writer: DataverseWriter,
-        dead_letters: DeadLetterSink,
-        sender: QueueSender,
-        clock: Clock,
-        catalog: Catalog,
-        policy: SyncPolicy,
-        poison_queue: str = RECORDS_POISON_QUEUE,
-    ) -> None:
-        self.engine = SyncEngine(
-            writer=writer, dead_letters=dead_letters, sender=sender, clock=clock, catalog=catalog, policy=policy
-        )
-        self.sender = sender
-        self.clock = clock
-        self.policy = policy
-        self.poison_queue = poison_queue
+    engine: SyncEngine
+    poison_queue: str = RECORDS_POISON_QUEUE
 
     def handle(self, message: IncomingMessage) -> MessageReport:
         """Settle one message. Raises RetryLater when the host should deliver it again."""
-        deadline = self.clock.monotonic() + self.policy.time_budget_seconds
+        deadline = self.engine.clock.monotonic() + self.engine.policy.time_budget_seconds
         unit = self.engine.accept(message)
         self.engine.settle([unit], deadline=deadline)
         outcome = "completed"
@@ -85,17 +60,16 @@ class RecordsHandler:
         return MessageReport(message.id, unit.tally, outcome)
 
     def _retry_pending(self, unit: Unit) -> str:
-        message = unit.message
-        pending_refs = [record.ref for record, _ in unit.pending]
+        message, policy = unit.message, self.engine.policy
         if unit.progressed:
-            send_continuation(self.sender, unit, self.clock, self.policy)
+            send_continuation(self.engine, unit)
             return "continued"
-        attempt = max(record.delivery.transient_attempts for record, _ in unit.pending) + message.dequeue_count
-        if attempt >= self.policy.max_dequeue_count:
-            write_poison_envelope(self.sender, self.poison_queue, unit, self.clock)
+        attempt = pending_attempt(unit)
+        if attempt >= policy.max_dequeue_count:
+            write_poison_envelope(self.engine, unit, self.poison_queue)
             return "poisoned"
         unit.tally.retried += len(unit.pending)
-        cause = describe_cause([result for _, result in unit.pending])
+        cause = describe_cause(unit)
         event(
             log,
             logging.WARNING,
@@ -103,16 +77,16 @@ class RecordsHandler:
             message_id=message.id,
             dequeue_count=message.dequeue_count,
             attempt=attempt,
-            max_attempts=self.policy.max_dequeue_count,
+            max_attempts=policy.max_dequeue_count,
             error_class=cause.error_class,
             code=cause.code,
             status=cause.status,
             reason=cause.message,
-            refs=refs(pending_refs),
+            refs=refs(_pending_refs(unit)),
         )
         raise RetryLater(
             f"{len(unit.pending)} records failed transiently ({cause.error_class}: {cause.message}); "
-            f"attempt {attempt} of {self.policy.max_dequeue_count}"
+            f"attempt {attempt} of {policy.max_dequeue_count}"
         )
 
     def _log_summary(self, unit: Unit, outcome: str) -> None:
@@ -134,25 +108,19 @@ class RecordsHandler:
         )
 
 
-def send_continuation(sender: QueueSender, unit: Unit, clock: Clock, policy: SyncPolicy) -> None:
+def send_continuation(engine: SyncEngine, unit: Unit) -> None:
     """Send the unfinished records of `unit` back to its queue, after a delay, as new message(s).
 
     This delivery made progress, so it does not count against the attempt limit: the carried count becomes
     the deliveries before this one. Progress strictly shrinks the record set, so the loop is bounded.
     """
-    message = unit.message
-    items = []
-    for record, result in unit.pending:
-        delivery = failed(record.delivery, result, clock)
-        delivery = dataclasses.replace(
-            delivery, transient_attempts=record.delivery.transient_attempts + message.dequeue_count - 1
-        )
-        items.append(record_with_delivery(record, delivery))
+    message, delay = unit.message, engine.policy.transient_retry_delay_seconds
+    items = _unfinished_records(unit, engine.clock, counted_deliveries=message.dequeue_count - 1)
     texts = continuation_messages(items)
     for text in texts:
-        sender.send(message.queue, text, delay_seconds=policy.transient_retry_delay_seconds)
+        engine.sender.send(message.queue, text, delay_seconds=delay)
     unit.tally.retried += len(unit.pending)
-    cause = describe_cause([result for _, result in unit.pending])
+    cause = describe_cause(unit)
     event(
         log,
         logging.WARNING,
@@ -161,34 +129,27 @@ def send_continuation(sender: QueueSender, unit: Unit, clock: Clock, policy: Syn
         queue=message.queue,
         records=len(items),
         messages=len(texts),
-        delay_seconds=policy.transient_retry_delay_seconds,
+        delay_seconds=delay,
         error_class=cause.error_class,
         code=cause.code,
         reason=cause.message,
-        refs=refs([record.ref for record, _ in unit.pending]),
+        refs=refs(_pending_refs(unit)),
     )
 
 
-def write_poison_envelope(sender: QueueSender, poison_queue: str, unit: Unit, clock: Clock) -> None:
+def write_poison_envelope(engine: SyncEngine, unit: Unit, poison_queue: str) -> None:
     """Put the unfinished records on the poison queue with the cause, so the triage knows why."""
     message = unit.message
-    results = [result for _, result in unit.pending]
-    cause = describe_cause(results)
-    items = []
-    for record, result in unit.pending:
-        delivery = failed(record.delivery, result, clock)
-        delivery = dataclasses.replace(
-            delivery, transient_attempts=record.delivery.transient_attempts + message.dequeue_count
-        )
-        items.append(record_with_delivery(record, delivery))
+    cause = describe_cause(unit)
+    items = _unfinished_records(unit, engine.clock, counted_deliveries=message.dequeue_count)
     original: dict[str, JsonValue] = {
         "queue": message.queue,
         "message_id": message.id,
         "dequeue_count": message.dequeue_count,
         "inserted_on": message.inserted_on.isoformat() if message.inserted_on else None,
     }
-    for text in poison_messages(items, cause=cause, original=original, poisoned_at=clock.now().isoformat()):
-        sender.send(poison_queue, text)
+    for text in poison_messages(items, cause=cause, original=original, poisoned_at=engine.clock.now().isoformat()):
+        engine.sender.send(poison_queue, text)
     unit.tally.poisoned += len(items)
     event(
         log,
@@ -206,8 +167,9 @@ def write_poison_envelope(sender: QueueSender, poison_queue: str, unit: Unit, cl
     )
 
 
-def describe_cause(results: list[WriteResult]) -> PoisonCause:
-    """The most frequent transient failure among `results`, as a poison cause."""
+def describe_cause(unit: Unit) -> PoisonCause:
+    """The most frequent transient failure among the unit's pending records, as a poison cause."""
+    results = [result for _, result in unit.pending]
     if not results:
         return PoisonCause("unknown", "NoResult")
     common = Counter((r.code, r.status, r.message) for r in results).most_common(1)[0][0]
@@ -221,6 +183,26 @@ def describe_cause(results: list[WriteResult]) -> PoisonCause:
     else:
         error_class = "TransientWriteFailure"
     return PoisonCause("transient", error_class, sample.code, sample.status, sample.message, sample.request_id)
+
+
+def pending_attempt(unit: Unit) -> int:
+    """The attempt this delivery was for the unit's pending records: carried transient attempts + deliveries."""
+    return max(record.delivery.transient_attempts for record, _ in unit.pending) + unit.message.dequeue_count
+
+
+def _unfinished_records(unit: Unit, clock: Clock, *, counted_deliveries: int) -> list[dict[str, JsonValue]]:
+    """The pending records, each with its failure recorded and `counted_deliveries` of this message's deliveries
+    added to its carried transient attempts."""
+    items = []
+    for record, result in unit.pending:
+        delivery = failed(record.delivery, result, clock)
+        attempts = record.delivery.transient_attempts + counted_deliveries
+        items.append(record_with_delivery(record, dataclasses.replace(delivery, transient_attempts=attempts)))
+    return items
+
+
+def _pending_refs(unit: Unit) -> list[str]:
+    return [record.ref for record, _ in unit.pending]
 
 
 def _environments(unit: Unit) -> list[JsonValue]:

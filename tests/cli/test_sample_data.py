@@ -9,7 +9,7 @@ import pytest
 
 from sample_data import generate
 from shared.config.settings import EnvironmentConfig
-from shared.sync import RecordsHandler, SyncPolicy
+from shared.sync import RecordsHandler, SyncEngine, SyncPolicy
 from shared.sync.catalog import Catalog
 from shared.sync.ports import IncomingMessage
 from tests.cli.conftest import Cli
@@ -46,8 +46,9 @@ def test_the_record_files_pass_the_cli_validation(cli: Cli, file, table, records
                          ids=lambda case: case["name"])  # fmt: skip
 def test_each_invalid_message_ends_as_the_dead_letters_it_promises(case):
     writer, dead_letters = FakeWriter(), MemoryDeadLetters()
-    handler = RecordsHandler(writer=writer, dead_letters=dead_letters, sender=MemorySender(), clock=FakeClock(),
-                             catalog=Catalog(sample_environments()), policy=SyncPolicy())  # fmt: skip
+    engine = SyncEngine(writer=writer, dead_letters=dead_letters, sender=MemorySender(), clock=FakeClock(),
+                        catalog=Catalog(sample_environments()), policy=SyncPolicy())  # fmt: skip
+    handler = RecordsHandler(engine)
     error = "not base64 (host.json messageEncoding=base64)" if case.get("raw") else None
     handler.handle(IncomingMessage("m", case["body"].encode(), 1, "dvsync-records", encoding_error=error))
     assert sorted(dead_letters.codes()) == sorted(case["expect"])

@@ -24,7 +24,7 @@ from shared.queues.deadletter_store import EntryFilter
 from shared.queues.host_options import read_queue_host_options
 from shared.queues.names import ALL_QUEUES, RECORDS_POISON_QUEUE, RECORDS_QUEUE
 from shared.queues.producer import RecordProducer
-from shared.sync import PoisonTriage, RecordsHandler, RetryLater, SyncPolicy
+from shared.sync import PoisonTriage, RecordsHandler, RetryLater, SyncEngine, SyncPolicy
 from shared.sync.catalog import Catalog
 from shared.sync.ports import Outcome, RecordWrite, WriteResult
 from tests.sync.fakes import CONTOSO, FakeClock, account, contact
@@ -97,8 +97,9 @@ def test_the_wired_handlers_land_records_dead_letter_the_rest_and_survive_an_out
                         dependency_retry_delay_seconds=0, poison_requeue_delay_seconds=0)  # fmt: skip
     clock = FakeClock()
     dataverse = Dataverse()
-    records = RecordsHandler(writer=dataverse, dead_letters=adapters.dead_letters, sender=adapters.sender,
-                             clock=clock, catalog=catalog, policy=policy)  # fmt: skip
+    engine = SyncEngine(writer=dataverse, dead_letters=adapters.dead_letters, sender=adapters.sender, clock=clock,
+                        catalog=catalog, policy=policy)  # fmt: skip
+    records = RecordsHandler(engine)
     poison = PoisonTriage(dead_letters=adapters.dead_letters, sender=adapters.sender, clock=clock, policy=policy)
     host = Host(storage, options.max_dequeue_count)
 

@@ -14,7 +14,7 @@ from shared.queues.adapters import QueueBulkSource, QueueClients, QueueDepthRead
 from shared.queues.clients import decode_content, incoming
 from shared.queues.host_options import read_queue_host_options, timespan_seconds
 from shared.queues.triggers import incoming_message
-from shared.sync import BulkDrain, SyncPolicy
+from shared.sync import BulkDrain, SyncEngine, SyncPolicy
 from tests.queues.conftest import raw_client
 from tests.sync.fakes import FakeClock, FakeWriter, MemoryDeadLetters, MemorySender, account, catalog, envelope
 
@@ -84,8 +84,7 @@ def test_the_bulk_drain_settles_real_queue_messages(service, new_queue, clients:
     sender.send(queue, "not json at all")
     writer = FakeWriter()
     dead_letters = MemoryDeadLetters()
-    drain = BulkDrain(
-        source=QueueBulkSource(clients(queue)),
+    engine = SyncEngine(
         writer=writer,
         dead_letters=dead_letters,
         sender=MemorySender(),
@@ -93,6 +92,7 @@ def test_the_bulk_drain_settles_real_queue_messages(service, new_queue, clients:
         catalog=catalog("contoso"),
         policy=SyncPolicy(),
     )
+    drain = BulkDrain(engine, source=QueueBulkSource(clients(queue)))
     report = drain.run()
     assert report.tally.written == 80
     assert dead_letters.codes() == ["invalid_json"]

@@ -7,10 +7,12 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Self
 
 from shared.config.settings import EnvironmentConfig
 from shared.sync.catalog import Catalog
+from shared.sync.engine import SyncEngine
+from shared.sync.policy import SyncPolicy
 from shared.sync.ports import (
     CheckResult,
     IncomingMessage,
@@ -131,6 +133,37 @@ class MemoryDeadLetters:
 
     def codes(self) -> list[str]:
         return [e["reason"]["code"] for e in self.entries]
+
+
+@dataclass
+class FakePorts:
+    """The sync core's ports as in-memory fakes on one clock; tests build handlers on `engine`, then read the fakes."""
+
+    writer: FakeWriter = field(default_factory=FakeWriter)
+    clock: FakeClock = field(default_factory=FakeClock)
+    dead_letters: MemoryDeadLetters = field(default_factory=MemoryDeadLetters)
+    sender: MemorySender = field(default_factory=MemorySender)
+    catalog: Catalog = field(default_factory=lambda: catalog("contoso"))
+    policy: SyncPolicy = field(default_factory=SyncPolicy)
+
+    def __post_init__(self) -> None:
+        self.writer.clock = self.clock  # a slow writer's time passes on the handlers' clock
+
+    @classmethod
+    def answering(cls, decide: Decide | None = None, **ports: Any) -> Self:
+        """Fakes whose writer answers by `decide` (default: every record written); `ports` replace the others."""
+        return cls(FakeWriter(decide) if decide is not None else FakeWriter(), **ports)
+
+    @property
+    def engine(self) -> SyncEngine:
+        return SyncEngine(
+            writer=self.writer,
+            dead_letters=self.dead_letters,
+            sender=self.sender,
+            clock=self.clock,
+            catalog=self.catalog,
+            policy=self.policy,
+        )
 
 
 def message(body: object, *, id: str = "m1", dequeue_count: int = 1, queue: str = "dvsync-records") -> IncomingMessage:

@@ -8,28 +8,14 @@ from typing import Any
 from shared.queues.names import BULK_QUEUE, RECORDS_POISON_QUEUE
 from shared.sync import BulkDrain, SyncPolicy
 from shared.sync.ports import Outcome, RecordWrite
-from tests.sync.fakes import (
-    FakeBulkSource,
-    FakeClock,
-    FakeWriter,
-    MemoryDeadLetters,
-    MemorySender,
-    account,
-    catalog,
-    envelope,
-    outcome,
-)
+from tests.sync.fakes import FakeBulkSource, FakePorts, account, envelope, outcome
 
 OUTAGE = outcome(Outcome.TRANSIENT, 429, "0x80072322", "Number of requests exceeded the limit")
 
 
 def drain(source: FakeBulkSource, decide: Any = None, **policy: Any):
-    clock = FakeClock()
-    writer = FakeWriter(decide, clock=clock) if decide else FakeWriter(clock=clock)
-    dead_letters, sender = MemoryDeadLetters(), MemorySender()
-    bulk = BulkDrain(source=source, writer=writer, dead_letters=dead_letters, sender=sender, clock=clock,
-                     catalog=catalog("contoso"), policy=SyncPolicy(**policy))  # fmt: skip
-    return bulk, writer, dead_letters, sender
+    fakes = FakePorts.answering(decide, policy=SyncPolicy(**policy))
+    return BulkDrain(fakes.engine, source), fakes.writer, fakes.dead_letters, fakes.sender
 
 
 def test_many_small_messages_become_one_writer_call_and_are_all_deleted():

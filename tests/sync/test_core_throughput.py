@@ -10,17 +10,7 @@ import time
 
 from shared.queues.producer import pack_texts
 from shared.sync import BulkDrain, RecordsHandler, SyncPolicy
-from tests.sync.fakes import (
-    FakeBulkSource,
-    FakeClock,
-    FakeWriter,
-    MemoryDeadLetters,
-    MemorySender,
-    account,
-    catalog,
-    contact,
-    message,
-)
+from tests.sync.fakes import FakeBulkSource, FakePorts, account, contact, message
 
 RECORDS = 20_000
 
@@ -35,9 +25,7 @@ def full_messages() -> list[str]:
 
 def test_records_handler_core_throughput(capsys):
     texts = full_messages()
-    writer = FakeWriter()
-    handler = RecordsHandler(writer=writer, dead_letters=MemoryDeadLetters(), sender=MemorySender(),
-                             clock=FakeClock(), catalog=catalog("contoso"), policy=SyncPolicy())  # fmt: skip
+    handler = RecordsHandler(FakePorts().engine)
     started = time.perf_counter()
     written = sum(handler.handle(message(t.encode(), id=f"m{i}")).tally.written for i, t in enumerate(texts))
     seconds = time.perf_counter() - started
@@ -52,16 +40,8 @@ def test_bulk_drain_core_throughput(capsys):
     for i in range(RECORDS // 4):  # many small messages of 4 records
         batch = [account(f"ACC-{i}"), contact(f"c{i}@x", parent=f"ACC-{i}"), account(f"B-{i}"), account(f"ACC-{i}")]
         source.put({"schema": "dataverse-sync/v1", "records": batch}, id=f"m{i}")
-    writer = FakeWriter()
-    drain = BulkDrain(
-        source=source,
-        writer=writer,
-        dead_letters=MemoryDeadLetters(),
-        sender=MemorySender(),
-        clock=FakeClock(),
-        catalog=catalog("contoso"),
-        policy=SyncPolicy(bulk_drain_max_records=RECORDS),
-    )
+    ports = FakePorts(policy=SyncPolicy(bulk_drain_max_records=RECORDS))
+    writer, drain = ports.writer, BulkDrain(ports.engine, source)
     started = time.perf_counter()
     report = drain.run()
     seconds = time.perf_counter() - started

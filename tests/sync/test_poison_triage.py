@@ -14,11 +14,10 @@ from shared.sync import PoisonTriage, RecordsHandler, RetryLater, SyncPolicy
 from shared.sync.ports import Outcome
 from tests.sync.fakes import (
     FakeClock,
-    FakeWriter,
+    FakePorts,
     MemoryDeadLetters,
     MemorySender,
     account,
-    catalog,
     envelope,
     message,
     outcome,
@@ -121,14 +120,11 @@ def test_triage_never_fails_on_content(body):
 
 def test_an_outage_longer_than_the_retries_goes_through_poison_and_requeue_and_then_lands():
     """records handler -> RetryLater x4 -> poison envelope -> triage requeue -> healthy again -> written."""
-    clock = FakeClock()
     down = True
-    writer = FakeWriter(lambda env, w: OUTAGE if down else Outcome.WRITTEN, clock=clock)
-    dead_letters, sender = MemoryDeadLetters(), MemorySender()
-    policy = SyncPolicy()
-    handler = RecordsHandler(writer=writer, dead_letters=dead_letters, sender=sender, clock=clock,
-                             catalog=catalog("contoso"), policy=policy)  # fmt: skip
-    poison = PoisonTriage(dead_letters=dead_letters, sender=sender, clock=clock, policy=policy)
+    fakes = FakePorts.answering(lambda env, w: OUTAGE if down else Outcome.WRITTEN)
+    writer, dead_letters, sender = fakes.writer, fakes.dead_letters, fakes.sender
+    handler = RecordsHandler(fakes.engine)
+    poison = PoisonTriage(dead_letters=dead_letters, sender=sender, clock=fakes.clock, policy=fakes.policy)
     body = envelope(account("A-1"), account("A-2"))
     for dequeue_count in range(1, 5):
         with pytest.raises(RetryLater):

@@ -4,22 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from shared.queues.names import RECORDS_POISON_QUEUE, RECORDS_QUEUE
 from shared.sync import RecordsHandler, RetryLater, SyncPolicy
-from shared.sync.catalog import Catalog
 from shared.sync.contract import MAX_MESSAGE_JSON_BYTES
 from shared.sync.deadletter import TRUNCATION_MARKER
 from shared.sync.ports import Operation, Outcome, RecordWrite
 from tests.sync.fakes import (
-    FakeClock,
-    FakeWriter,
-    MemoryDeadLetters,
-    MemorySender,
+    FakePorts,
     account,
     catalog,
     contact,
@@ -29,32 +24,13 @@ from tests.sync.fakes import (
 )
 
 
-@dataclass
-class Rig:
-    writer: FakeWriter
-    clock: FakeClock = field(default_factory=FakeClock)
-    dead_letters: MemoryDeadLetters = field(default_factory=MemoryDeadLetters)
-    sender: MemorySender = field(default_factory=MemorySender)
-    policy: SyncPolicy = field(default_factory=SyncPolicy)
-    catalog: Catalog = field(default_factory=lambda: catalog("contoso"))
-
+class Rig(FakePorts):
     @property
     def handler(self) -> RecordsHandler:
-        return RecordsHandler(
-            writer=self.writer,
-            dead_letters=self.dead_letters,
-            sender=self.sender,
-            clock=self.clock,
-            catalog=self.catalog,
-            policy=self.policy,
-        )
+        return RecordsHandler(self.engine)
 
 
-def rig(decide: Any = None, **kwargs: Any) -> Rig:
-    writer = FakeWriter(decide) if decide is not None else FakeWriter()
-    r = Rig(writer, **kwargs)
-    writer.clock = r.clock
-    return r
+rig = Rig.answering
 
 
 def by_key(answers: dict[str, Outcome | Any], default: Outcome = Outcome.WRITTEN):
