@@ -12,7 +12,7 @@ PYCEP_VENV := .venv-pycep
 CHECKOV_VENV := .venv-checkov
 PYCEP_STAMP := $(PYCEP_VENV)/.stamp-$(shell sha1sum infra/tools/pycep-requirements.txt | cut -c1-12)
 CHECKOV_STAMP := $(CHECKOV_VENV)/.stamp-$(shell sha1sum infra/tools/checkov-requirements.txt | cut -c1-12)
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= -n auto  # pytest-xdist: one worker per core (each starts its own emulators); halves the run on 2 cores
 
 .PHONY: run test lint fmt bench cloud clean deps help infra-tools infra-scan
 
