@@ -80,8 +80,14 @@ def test_a_message_delivered_again_after_a_crash_mid_way_changes_nothing(
     assert pipeline.depth(RECORDS_QUEUE) == 0
     assert pipeline.dead_letters() == []
     assert again.stats["sync_records"].successes == 1
-    [done] = [r.dvsync for r in caplog.records if getattr(r, "dvsync_event", None) == "message.done"]  # type: ignore[attr-defined]
-    assert (done["dequeue_count"], done["written"], done["outcome"]) == (2, 6, "completed")
+    # The abandoned first invocation may still finish while this run goes on (a Python thread cannot be
+    # killed): its message.done has dequeue_count 1 and its completion no longer deletes the message.
+    redelivered = [
+        r.dvsync  # type: ignore[attr-defined]
+        for r in caplog.records
+        if getattr(r, "dvsync_event", None) == "message.done" and r.dvsync["dequeue_count"] == 2  # type: ignore[attr-defined]
+    ]
+    assert [(d["written"], d["outcome"]) for d in redelivered] == [(6, "completed")]
 
 
 def test_a_write_whose_response_was_lost_is_sent_again_and_changes_nothing(pipeline: Pipeline):
