@@ -16,7 +16,8 @@ from shared.config.settings import ConfigError, Settings
 
 
 def load_environment(settings_file: Path | None, environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    env = dict(os.environ if environ is None else environ)
+    given = os.environ if environ is None else environ
+    env = dict(given)
     if settings_file is None:
         return env
     try:
@@ -32,7 +33,7 @@ def load_environment(settings_file: Path | None, environ: Mapping[str, str] | No
         if name not in env and isinstance(value, str):
             env[name] = value
     bundle = env.get("LOCAL_CLOUD_CA_BUNDLE", "").strip()
-    if bundle and not Path(bundle).is_absolute() and "LOCAL_CLOUD_CA_BUNDLE" not in (environ or os.environ):
+    if bundle and not Path(bundle).is_absolute() and "LOCAL_CLOUD_CA_BUNDLE" not in given:
         env["LOCAL_CLOUD_CA_BUNDLE"] = str((settings_file.parent / bundle).resolve())
     return env
 
