@@ -17,8 +17,6 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from shared.queues.names import ALL_QUEUES
-
 
 class ConfigError(ValueError):
     """A setting is missing or invalid. The message names the setting and never echoes secret values."""
@@ -232,7 +230,6 @@ class Settings:
     poison_requeue_limit: int  # POISON_REQUEUE_LIMIT: re-queues of a poisoned message with a transient cause
     poison_requeue_delay_seconds: int  # POISON_REQUEUE_DELAY_SECONDS
     bulk_drain_max_records: int  # BULK_DRAIN_MAX_RECORDS: per round of the bulk drain (a run drains in rounds)
-    queues: tuple[str, ...] = ALL_QUEUES
 
     @classmethod
     def from_environ(cls, env: Mapping[str, str] | None = None) -> Settings:
