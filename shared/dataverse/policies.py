@@ -8,7 +8,7 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 from shared.dataverse.concurrency import AdaptiveConcurrency
 from shared.dataverse.errors import DataverseError
@@ -25,16 +25,16 @@ class EnvironmentUnavailable(Exception):
     """The environment cannot be called at all (no token: Entra ID or Key Vault trouble). Safe to log."""
 
 
+WEB_API_HEADERS = {"Accept": "application/json", "OData-MaxVersion": "4.0", "OData-Version": "4.0"}
+
+
 class HeadersPolicy:
     """Headers every Web API request carries (compose-http-requests-handle-errors: OData-MaxVersion/OData-Version
-    4.0, Accept application/json), plus the configured optional parameters."""
-
-    def __init__(self, extra: Mapping[str, str] | None = None) -> None:
-        self._headers = {"Accept": "application/json", "OData-MaxVersion": "4.0", "OData-Version": "4.0"}
-        self._headers.update(extra or {})
+    4.0, Accept application/json). The optional parameters of writes (bypass, impersonation) are set per request
+    by the write engine (writes.py), since they apply to writes only."""
 
     def send(self, request: HttpRequest, next_send: Send) -> HttpResponse:
-        for name, value in self._headers.items():
+        for name, value in WEB_API_HEADERS.items():
             request.headers.setdefault(name, value)
         if request.method == "GET":
             request.headers.setdefault("If-None-Match", "null")  # never a cached answer (same doc)
