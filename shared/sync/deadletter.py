@@ -4,8 +4,9 @@ An entry says what failed (the record, or the raw message text when it could not
 code, message, path; Dataverse status/code/request id), where it came from (queue, message id, dequeue count)
 and when (first/last failure, attempts). Entries must fit one queue message (64 KiB after base64), so a huge
 invalid message is truncated with a marker, its original size and SHA-256, never dropped.
-`dead_letter_record` and `dead_letter_message` build an entry and put it to the sink: the handlers' one way to
-dead-letter a parsed record or a whole message (they count it and log their own event).
+`dead_letter_record`, `dead_letter_rejected` and `dead_letter_message` build an entry and put it to the sink: the
+handlers' one way to dead-letter a parsed record, a record that failed validation, or a whole message (they count
+it and log their own event).
 See docs/message-contract.md#dead-letter-entries.
 """
 
@@ -18,7 +19,15 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from shared.sync.contract import MAX_MESSAGE_JSON_BYTES, SCHEMA_V1, Delivery, Record, dumps_compact, json_size
+from shared.sync.contract import (
+    MAX_MESSAGE_JSON_BYTES,
+    SCHEMA_V1,
+    Delivery,
+    Record,
+    RejectedRecord,
+    dumps_compact,
+    json_size,
+)
 from shared.sync.ports import DeadLetterSink, JsonValue, WriteResult
 from shared.sync.problems import Problem, ReasonKind
 
@@ -270,6 +279,30 @@ def dead_letter_record(
     return entry
 
 
+def dead_letter_rejected(
+    sink: DeadLetterSink, rejected: RejectedRecord, *, source: Source, now: datetime
+) -> DeadLetter:
+    """Dead-letter a record that failed validation: kept as sent when it is an object (replayable once fixed),
+    else as its JSON text; the members it names (environment, table...) are filled in for filtering."""
+    raw = rejected.raw
+    as_record = raw if isinstance(raw, dict) else None
+    entry = new_entry(
+        reason=Reason.of(ReasonKind.INVALID_RECORD, rejected.problem),
+        source=source,
+        now=now,
+        record=as_record,
+        raw_message=None if as_record is not None else _json_text(raw),
+        environment=_text_member(raw, "environment"),
+        table=_text_member(raw, "table"),
+        operation=_text_member(raw, "operation"),
+        ref=rejected.ref,
+        source_id=_text_member(raw, "source_id"),
+        delivery=rejected.delivery,
+    )
+    sink.put(entry.serialize())
+    return entry
+
+
 def dead_letter_message(
     sink: DeadLetterSink, problem: Problem, text: str, *, source: Source, now: datetime
 ) -> DeadLetter:
@@ -323,6 +356,18 @@ def _cut_raw_message(entry: DeadLetter, limit: int) -> DeadLetter:
             return candidate
         # JSON escaping and UTF-8 make characters 1 to 6 bytes long: shrink in proportion to the excess.
         keep = max(0, min(keep - 1, int(keep * (limit / size) * 0.99)))
+
+
+def _text_member(raw: JsonValue, name: str) -> str | None:
+    value = raw.get(name) if isinstance(raw, dict) else None
+    return value[:200] if isinstance(value, str) else None
+
+
+def _json_text(raw: JsonValue) -> str:
+    try:
+        return dumps_compact(raw)
+    except ValueError:
+        return repr(raw)
 
 
 def _compact(value: dict[str, JsonValue]) -> dict[str, JsonValue]:

@@ -21,10 +21,16 @@ from shared.sync.contract import (
     RejectedMessage,
     RejectedRecord,
     body_as_text,
-    dumps_compact,
     parse_message,
 )
-from shared.sync.deadletter import DeadLetter, Reason, Source, dead_letter_message, dead_letter_record, new_entry
+from shared.sync.deadletter import (
+    DeadLetter,
+    Reason,
+    Source,
+    dead_letter_message,
+    dead_letter_record,
+    dead_letter_rejected,
+)
 from shared.sync.envelopes import continuation_messages, record_with_delivery
 from shared.sync.execution import execute
 from shared.sync.logs import event, logger, refs
@@ -224,23 +230,9 @@ class SyncEngine:
         )
 
     def _dead_letter_rejected(self, unit: Unit, rejected: RejectedRecord) -> None:
-        """A record that failed validation: kept as sent when it is an object, else as JSON text."""
-        raw = rejected.raw
-        as_record = raw if isinstance(raw, dict) else None
-        entry = new_entry(
-            reason=Reason.of(ReasonKind.INVALID_RECORD, rejected.problem),
-            source=self._source(unit.message),
-            now=self.clock.now(),
-            record=as_record,
-            raw_message=None if as_record is not None else _json_text(raw),
-            environment=_text_member(raw, "environment"),
-            table=_text_member(raw, "table"),
-            operation=_text_member(raw, "operation"),
-            ref=rejected.ref,
-            source_id=_text_member(raw, "source_id"),
-            delivery=rejected.delivery,
-        )
-        self.dead_letters.put(entry.serialize())
+        """A record that failed validation."""
+        source = self._source(unit.message)
+        entry = dead_letter_rejected(self.dead_letters, rejected, source=source, now=self.clock.now())
         self._count_invalid(unit, rejected.ref, rejected.problem, entry)
 
     def _dead_letter_unresolved(self, unit: Unit, record: Record, problem: Problem) -> None:
@@ -324,15 +316,3 @@ def attempts(record: Record, message: IncomingMessage) -> int:
 def _dataverse_text(result: WriteResult) -> str:
     parts = [str(result.status) if result.status else None, result.code, result.message]
     return " ".join(p for p in parts if p) or result.outcome.value
-
-
-def _text_member(raw: JsonValue, name: str) -> str | None:
-    value = raw.get(name) if isinstance(raw, dict) else None
-    return value[:200] if isinstance(value, str) else None
-
-
-def _json_text(raw: JsonValue) -> str:
-    try:
-        return dumps_compact(raw)
-    except ValueError:
-        return repr(raw)

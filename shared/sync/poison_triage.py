@@ -32,7 +32,7 @@ from shared.sync.contract import (
     parse_message,
     parse_record,
 )
-from shared.sync.deadletter import Reason, Source, dead_letter_message, dead_letter_record, new_entry
+from shared.sync.deadletter import Reason, Source, dead_letter_message, dead_letter_record, dead_letter_rejected
 from shared.sync.engine import Tally
 from shared.sync.envelopes import (
     PoisonCause,
@@ -226,17 +226,7 @@ class PoisonTriage:
         return "dead_lettered"
 
     def _dead_letter_invalid(self, rejected: RejectedRecord, source: Source, tally: Tally) -> None:
-        raw = rejected.raw
-        entry = new_entry(
-            reason=Reason.of(ReasonKind.INVALID_RECORD, rejected.problem),
-            source=source,
-            now=self.clock.now(),
-            record=raw if isinstance(raw, dict) else None,
-            raw_message=None if isinstance(raw, dict) else repr(raw)[:10_000],
-            ref=rejected.ref,
-            delivery=rejected.delivery,
-        )
-        self.dead_letters.put(entry.serialize())
+        entry = dead_letter_rejected(self.dead_letters, rejected, source=source, now=self.clock.now())
         tally.dead_lettered += 1
         event(
             log,

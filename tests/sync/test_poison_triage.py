@@ -142,3 +142,24 @@ def test_an_outage_longer_than_the_retries_goes_through_poison_and_requeue_and_t
     assert report.tally.written == 2
     assert [w.ref for w in writer.written] == ["orig:0", "orig:1"]  # correlation survives the whole trip
     assert not dead_letters.texts
+
+
+def test_an_invalid_record_is_dead_lettered_as_the_records_handler_does_whole_and_named():
+    """The same entry as on the records queue: a non-object item as its JSON text (never cut short without the
+    truncation marker), an object with the environment and table it names, so operators can filter on them."""
+    item = "x" * 20_000
+    body = {
+        "schema": "dataverse-sync/v1",
+        "records": [account("A-1"), item, {"environment": "contoso", "table": "BAD"}],
+    }
+    handler, dead_letters, _ = triage()
+    handler.handle(poison_message(body, id="new-id"))  # type: ignore[arg-type]
+    fakes = FakePorts()
+    RecordsHandler(fakes.engine).handle(message(body, id="new-id"))
+    expected = {e["ref"]: e for e in fakes.dead_letters.entries}
+    by_ref = {e["ref"]: e for e in dead_letters.entries}
+    assert by_ref["new-id:1"]["raw_message"] == json.dumps(item)
+    assert (by_ref["new-id:2"]["environment"], by_ref["new-id:2"]["table"]) == ("contoso", "BAD")
+    for ref in ("new-id:1", "new-id:2"):
+        for member in ("reason", "record", "raw_message", "environment", "table", "operation", "truncated"):
+            assert by_ref[ref].get(member) == expected[ref].get(member), (ref, member)
