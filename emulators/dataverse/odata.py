@@ -110,7 +110,7 @@ def _read_string(text: str, pos: int) -> tuple[str, int]:
 
 
 def _literal(token: str) -> Any:
-    if token.isdigit():
+    if token.isdecimal():  # not isdigit(): '²' is a digit int() refuses
         return int(token)
     lowered = token.lower()
     if lowered == "null":
@@ -372,7 +372,7 @@ def parse_prefer(values: list[str]) -> Preferences:
                 found["return_representation"] = True
             elif name == "odata.include-annotations":
                 found["include_annotations"] = value.strip('"')
-            elif name == "odata.maxpagesize" and value.isdigit():
+            elif name == "odata.maxpagesize" and value.isdecimal():
                 found["max_page_size"] = int(value)
             elif name == "odata.track-changes":
                 found["track_changes"] = True

@@ -498,7 +498,7 @@ class WebApi:
         top = req.query.get("$top")
         page_size = min(prefer.max_page_size or self.org.config.max_page_size, self.org.config.max_page_size)
         if top is not None and prefer.max_page_size is None:  # $top is ignored when maxpagesize is given
-            if not top.isdigit():
+            if not top.isdecimal():
                 raise errors.query_syntax(f"Invalid value '{top}' for $top query option found.")
             rows = rows[: int(top)]
         page = _page_number(req.query.get("$skiptoken"))

@@ -318,7 +318,7 @@ class KeyVaultEmulator:
     def _page(self, request: Request, items: list[dict[str, Any]]) -> dict[str, Any]:
         """One page of a list, with `nextLink` (carrying `$skiptoken`) while more remain."""
         raw_size = request.query_params.get("maxresults") or str(MAX_PAGE_SIZE)
-        if not raw_size.isdigit() or not 1 <= int(raw_size) <= MAX_PAGE_SIZE:
+        if not raw_size.isdecimal() or not 1 <= int(raw_size) <= MAX_PAGE_SIZE:
             raise KeyVaultError(400, "BadParameter", f"maxresults must be between 1 and {MAX_PAGE_SIZE}.")
         size = int(raw_size)
         start = _decode_skiptoken(request.query_params.get("$skiptoken"))

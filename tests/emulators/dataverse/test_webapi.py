@@ -360,3 +360,14 @@ def test_unknown_entity_set_and_related_collection(api: Api) -> None:
     assert related.status_code == 200
     assert related.json()["@odata.context"] == f"{api.root}/$metadata#tasks(subject)"
     assert [t["subject"] for t in related.json()["value"]] == ["call"]
+
+
+def test_superscript_digits_are_refused_as_bad_syntax(api: Api) -> None:
+    """'²' passes str.isdigit() but is no decimal digit: a 400 like any other bad literal, never a 500."""
+    key = api.get("accounts(accountnumber=²)")
+    assert key.status_code == 400
+    assert error_of(key)["message"] == "Syntax error: '²' is not a valid literal."
+    top = api.get("accounts?$top=²")
+    assert top.status_code == 400
+    assert error_of(top)["message"] == "Invalid value '²' for $top query option found."
+    assert api.get("accounts", headers={"Prefer": "odata.maxpagesize=²"}).status_code == 200  # ignored, as "abc"

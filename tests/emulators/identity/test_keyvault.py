@@ -296,3 +296,19 @@ def test_role_scoped_to_one_secret_and_revoked(cloud: LocalCloud, operator_clien
     with _client(cloud, seed.OTHER_IDENTITY_CLIENT_ID) as client, pytest.raises(HttpResponseError) as revoked:
         client.get_secret(allowed)
     assert revoked.value.status_code == 403
+
+
+def test_maxresults_with_a_superscript_digit_is_bad_parameter(cloud: LocalCloud) -> None:
+    """'²' passes str.isdigit() but int() refuses it: a 400 like any other invalid maxresults, never a 500."""
+    token = helpers.secret_credential(cloud, seed.HOME_TENANT_ID, OPERATOR_CLIENT_ID, OPERATOR_SECRET).get_token(
+        "https://vault.azure.net/.default"
+    )
+    response = requests.get(
+        f"{cloud.keyvault_url}/secrets",
+        params={"api-version": "2026-04-01", "maxresults": "²"},
+        headers={"Authorization": f"Bearer {token.token}"},
+        verify=helpers.ca(cloud),
+        timeout=5,
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == {"code": "BadParameter", "message": "maxresults must be between 1 and 25."}
