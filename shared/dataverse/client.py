@@ -24,12 +24,12 @@ from shared.dataverse.pipeline import HttpRequest, HttpResponse, Pipeline, Send
 from shared.dataverse.policies import (
     AuthPolicy,
     ConcurrencyPolicy,
-    EnvironmentUnavailable,
     HeadersPolicy,
     LoggingPolicy,
     RequestStats,
     RetryPolicy,
     TokenProvider,
+    fetch_token,
 )
 from shared.dataverse.retry import RetryOptions
 from shared.dataverse.transport import RequestsTransport
@@ -164,11 +164,9 @@ class DataverseClient:
         return self._pipeline.send(request)
 
     def check_token(self) -> None:
-        """Ask the token provider once, so that an environment without a token fails fast and whole."""
-        try:
-            self._token_provider(False)
-        except Exception as exc:  # TokenUnavailable and the like; their messages carry no secrets
-            raise EnvironmentUnavailable(str(exc) or type(exc).__name__) from None
+        """Ask the token provider once, so that an environment without a token fails fast and whole (raises
+        EnvironmentUnavailable)."""
+        fetch_token(self._token_provider)
 
     # --- reads -----------------------------------------------------------------------------------------------
 

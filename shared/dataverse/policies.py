@@ -88,19 +88,22 @@ class AuthPolicy:
         self._token_provider = token_provider
 
     def send(self, request: HttpRequest, next_send: Send) -> HttpResponse:
-        request.headers["Authorization"] = f"Bearer {self._token(False)}"
+        request.headers["Authorization"] = f"Bearer {fetch_token(self._token_provider)}"
         response = next_send(request)
         if response.status == 401:
             log.info("Dataverse answered 401 to %s; refreshing the token once", request.kind or request.method)
-            request.headers["Authorization"] = f"Bearer {self._token(True)}"
+            request.headers["Authorization"] = f"Bearer {fetch_token(self._token_provider, fresh=True)}"
             response = next_send(request)
         return response
 
-    def _token(self, fresh: bool) -> str:
-        try:
-            return self._token_provider(fresh)
-        except Exception as exc:
-            raise EnvironmentUnavailable(str(exc) or type(exc).__name__) from None
+
+def fetch_token(token_provider: TokenProvider, *, fresh: bool = False) -> str:
+    """The provider's token; any failure (TokenUnavailable and the like, whose messages carry no secrets) means
+    the environment cannot be called: EnvironmentUnavailable."""
+    try:
+        return token_provider(fresh)
+    except Exception as exc:
+        raise EnvironmentUnavailable(str(exc) or type(exc).__name__) from None
 
 
 class ConcurrencyPolicy:
