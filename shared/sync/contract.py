@@ -25,7 +25,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError
 from pydantic_core import ErrorDetails
 
-from shared.sync.ports import JsonValue, KeyValue, Lookup, Operation
+from shared.sync.ports import IncomingMessage, JsonValue, KeyValue, Lookup, Operation
 from shared.sync.problems import Code, Problem, join_path, quote
 
 SCHEMA_V1 = "dataverse-sync/v1"
@@ -373,6 +373,13 @@ def decode_body(body: bytes) -> str | Problem:
 
 def body_as_text(body: bytes) -> str:
     return body.decode("utf-8", errors="backslashreplace")
+
+
+def read_message(message: IncomingMessage) -> ParsedMessage | RejectedMessage:
+    """parse_message of a delivered message; rejected whole when its adapter could not undo the queue encoding."""
+    if message.encoding_error is not None:
+        return RejectedMessage(Problem(Code.QUEUE_ENCODING, message.encoding_error), body_as_text(message.body))
+    return parse_message(message.body, message.id)
 
 
 def parse_message(body: bytes, message_id: str) -> ParsedMessage | RejectedMessage:

@@ -20,8 +20,7 @@ from shared.sync.contract import (
     Record,
     RejectedMessage,
     RejectedRecord,
-    body_as_text,
-    parse_message,
+    read_message,
 )
 from shared.sync.deadletter import (
     DeadLetter,
@@ -107,11 +106,7 @@ class SyncEngine:
         """Parse and validate one message; dead-letter what is invalid; keep the resolved records."""
         unit = Unit(message)
         unit.tally.messages = 1
-        if message.encoding_error is not None:
-            problem = Problem(Code.QUEUE_ENCODING, message.encoding_error)
-            self._dead_letter_message(unit, problem, body_as_text(message.body))
-            return unit
-        parsed = parse_message(message.body, message.id)
+        parsed = read_message(message)
         if isinstance(parsed, RejectedMessage):
             self._dead_letter_message(unit, parsed.problem, parsed.text)
             return unit

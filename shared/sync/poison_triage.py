@@ -24,13 +24,12 @@ from typing import Any
 
 from shared.queues.names import RECORDS_QUEUE
 from shared.sync.contract import (
-    ParsedMessage,
     Record,
     RejectedMessage,
     RejectedRecord,
     decode_body,
-    parse_message,
     parse_record,
+    read_message,
 )
 from shared.sync.deadletter import Reason, Source, dead_letter_message, dead_letter_record, dead_letter_rejected
 from shared.sync.engine import Tally
@@ -44,7 +43,7 @@ from shared.sync.envelopes import (
 from shared.sync.logs import event, logger
 from shared.sync.policy import SyncPolicy
 from shared.sync.ports import Clock, DeadLetterSink, IncomingMessage, Outcome, QueueSender, WriteResult
-from shared.sync.problems import Code, Problem, ReasonKind
+from shared.sync.problems import Code, ReasonKind
 
 log = logger("poison")
 
@@ -180,12 +179,7 @@ class PoisonTriage:
 
     def _triage_bare(self, message: IncomingMessage, tally: Tally) -> str:
         source = Source(message.queue, message.id, message.dequeue_count)
-        if message.encoding_error is not None:
-            parsed: ParsedMessage | RejectedMessage = RejectedMessage(
-                Problem(Code.QUEUE_ENCODING, message.encoding_error), message.body.decode("utf-8", "backslashreplace")
-            )
-        else:
-            parsed = parse_message(message.body, message.id)
+        parsed = read_message(message)
         if isinstance(parsed, RejectedMessage):
             entry = dead_letter_message(
                 self.dead_letters, parsed.problem, parsed.text, source=source, now=self.clock.now()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -163,3 +164,13 @@ def test_an_invalid_record_is_dead_lettered_as_the_records_handler_does_whole_an
     for ref in ("new-id:1", "new-id:2"):
         for member in ("reason", "record", "raw_message", "environment", "table", "operation", "truncated"):
             assert by_ref[ref].get(member) == expected[ref].get(member), (ref, member)
+
+
+def test_a_poisoned_body_its_adapter_could_not_decode_is_dead_lettered_as_sent():
+    handler, dead_letters, sender = triage()
+    sent = message(b"not base64 \xff", queue=RECORDS_POISON_QUEUE)
+    handler.handle(dataclasses.replace(sent, encoding_error="not valid base64"))
+    assert not sender.sent
+    [entry] = dead_letters.entries
+    assert (entry["reason"]["code"], entry["reason"]["message"]) == ("queue_encoding", "not valid base64")
+    assert entry["raw_message"] == "not base64 \\xff"
