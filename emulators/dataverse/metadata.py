@@ -192,8 +192,8 @@ def _dict_getter(name: str, known: set[str]) -> Callable[[Mapping[str, Any]], An
 
 
 def sdk_message_filters(api: WebApi, call: Call, segments: list[Segment]) -> ApiResponse:
-    req, cost = call.req, call.cost
     """Answers the documented probe `sdkmessageid/name eq @message and primaryobjecttypecode eq @table`."""
+    req, cost = call.req, call.cost
     cost.kind = "RetrieveMultiple"
     cost.reads += 1
     rows = [
@@ -229,9 +229,9 @@ def sdk_message_filters(api: WebApi, call: Call, segments: list[Segment]) -> Api
 
 
 def csdl(api: WebApi, call: Call, segments: list[Segment]) -> ApiResponse:
-    cost = call.cost
-    """A small CSDL document: entity types, keys, alternate keys, navigation properties, entity sets."""
-    cost.kind = "Metadata"
+    """A small CSDL document: entity types (primary key, properties, navigation properties) and entity sets
+    (with the change-tracking annotation). Alternate keys are not in it; EntityDefinitions/Keys lists them."""
+    call.cost.kind = "Metadata"
     types = []
     for table in api.schema.tables.values():
         props = "".join(
