@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -18,7 +18,12 @@ from requests.structures import CaseInsensitiveDict
 
 from shared.dataverse.errors import DataverseError, parse_error
 
-REQUEST_ID_HEADERS = ("x-ms-service-request-id", "REQ_ID")
+REQUEST_ID_HEADERS = ("x-ms-service-request-id", "REQ_ID")  # `$batch` response parts carry REQ_ID
+
+
+def request_id_of(headers: Mapping[str, str]) -> str | None:
+    """Dataverse's id of a request (of a whole response, or of one `$batch` part), for logs and dead letters."""
+    return next((headers[h] for h in REQUEST_ID_HEADERS if h in headers), None)
 
 
 @dataclass
@@ -46,7 +51,7 @@ class HttpResponse:
 
     @property
     def request_id(self) -> str | None:
-        return next((self.headers[h] for h in REQUEST_ID_HEADERS if h in self.headers), None)
+        return request_id_of(self.headers)
 
     def json(self) -> Any:
         return json.loads(self.body) if self.body else None

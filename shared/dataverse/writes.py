@@ -48,6 +48,7 @@ from shared.dataverse.keys import (
     record_reference,
 )
 from shared.dataverse.metadata import MetadataUnavailable, TableMetadata
+from shared.dataverse.pipeline import request_id_of
 from shared.dataverse.policies import EnvironmentUnavailable
 from shared.dataverse.retry import backoff_seconds, parse_retry_after
 from shared.dataverse.targets import BULK_ACTIONS, Prepared, assign_create_id, bind_property
@@ -444,7 +445,7 @@ class WriteRun:
             if part is None:  # Dataverse stopped before this operation
                 retry.append(item)
                 continue
-            request_id = part.headers.get("REQ_ID") or part.headers.get("x-ms-service-request-id") or batch_request_id
+            request_id = request_id_of(part.headers) or batch_request_id
             if 200 <= part.status < 300:
                 self._set(item.index, WriteResult(item.write.ref, Outcome.WRITTEN, part.status, request_id=request_id))
                 continue
