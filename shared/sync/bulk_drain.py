@@ -20,7 +20,7 @@ Messages stay invisible for the whole run (visibility timeout > time budget), so
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from shared.queues.names import RECORDS_POISON_QUEUE
 from shared.sync.engine import SyncEngine, Tally, Unit
@@ -44,7 +44,6 @@ class DrainReport:
     released: int = 0
     seconds: float = 0.0
     queue_empty: bool = False
-    outcomes: dict[str, int] = field(default_factory=dict)
     rounds: int = 0
 
     def add(self, round_report: DrainReport) -> None:

@@ -21,7 +21,6 @@ from typing import Any
 
 from shared.sync.contract import (
     MAX_MESSAGE_JSON_BYTES,
-    SCHEMA_V1,
     Delivery,
     Record,
     RejectedRecord,
@@ -379,7 +378,3 @@ def _reason_kind(value: object) -> ReasonKind:
         return ReasonKind(str(value))
     except ValueError:
         return ReasonKind.INVALID_MESSAGE
-
-
-def wrap_for_replay(records: Sequence[Mapping[str, JsonValue]]) -> dict[str, JsonValue]:
-    return {"schema": SCHEMA_V1, "records": [dict(r) for r in records]}

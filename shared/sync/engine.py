@@ -145,8 +145,7 @@ class SyncEngine:
         if the_plan.cycle_breaks:
             event(log, logging.INFO, "plan.cycle", refs=refs(the_plan.cycle_breaks))
         execution = execute(the_plan, self.writer, deadline=deadline, clock=self.clock)
-        if units:
-            units[0].tally.writer_calls += execution.requests
+        units[0].tally.writer_calls += execution.requests  # counted once per batch; reports sum the tallies
         rescheduled: dict[str, list[dict[str, JsonValue]]] = defaultdict(list)
         for record in the_plan.records:
             unit = unit_of[record.ref]
