@@ -260,15 +260,7 @@ class OrgApp:
         if rule.kind is FaultKind.EXPIRED_TOKEN:
             return self._error(self._unauthorized())
         if rule.kind is FaultKind.THROTTLE:
-            limits = self.org.limits
-            error = errors.throttled(
-                rule.limit_code,
-                rule.retry_after if rule.retry_after is not None else 1,
-                requests=limits.requests,
-                execution_ms=limits.execution_ms,
-                concurrency=limits.concurrency,
-                window=round(limits.window_seconds),
-            )
+            error = self.org.limits.throttled(rule.limit_code, rule.retry_after if rule.retry_after is not None else 1)
             self.org.counters.throttled[rule.limit_code] += 1
             return error_response(error)
         error = errors.service_unavailable(int(rule.kind.value))

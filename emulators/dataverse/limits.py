@@ -33,6 +33,17 @@ class ServiceProtectionLimits:
     def to_json(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
+    def throttled(self, code: str, retry_after_seconds: int) -> errors.DataverseError:
+        """The 429 for limit `code`, its message naming these limits (as PAD/api-limits.md words them)."""
+        return errors.throttled(
+            code,
+            retry_after_seconds,
+            requests=self.requests,
+            execution_ms=self.execution_ms,
+            concurrency=self.concurrency,
+            window=round(self.window_seconds),
+        )
+
 
 @dataclass(frozen=True)
 class LatencyModel:
@@ -147,15 +158,7 @@ class Throttle:
         return self.limits.window_seconds
 
     def _throttled(self, code: str, wait_seconds: float) -> errors.DataverseError:
-        limits = self.limits
-        return errors.throttled(
-            code,
-            max(1, math.ceil(wait_seconds)),
-            requests=limits.requests,
-            execution_ms=limits.execution_ms,
-            concurrency=limits.concurrency,
-            window=round(limits.window_seconds),
-        )
+        return self.limits.throttled(code, max(1, math.ceil(wait_seconds)))
 
     def record_execution(self, key: str, duration_ms: float) -> None:
         usage = self._usage.setdefault(key, _Usage())
