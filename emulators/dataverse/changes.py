@@ -116,9 +116,7 @@ def track(api: WebApi, call: Call, table: Table) -> ApiResponse:
     else:
         payload["@odata.deltaLink"] = _delta_link(api, req, table, until)
     payload["value"] = value
-    cost.reads += 1
-    cost.rows_returned += len(chunk)
-    cost.operations += 1
+    cost.count_read(rows_returned=len(chunk))
     return json_response(200, payload, [("Preference-Applied", ",".join(applied))])
 
 
@@ -137,8 +135,7 @@ def count(api: WebApi, call: Call, table: Table) -> ApiResponse:
     req, cost = call.req, call.cost
     cost.kind = "RetrieveMultiple"
     call.ctx.require(table, Access.READ)
-    cost.reads += 1
-    cost.operations += 1
+    cost.count_read()
     token = req.query.get("$deltatoken")
     if token:
         number = len(_changes(api, table, parse_token(api, token), api.store.version))

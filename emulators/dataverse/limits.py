@@ -105,6 +105,12 @@ class Cost:
         self.operations += 1
         self.records_written += 1
 
+    def count_read(self, rows_returned: int = 0) -> None:
+        """One retrieve or query of records, answering with `rows_returned` rows."""
+        self.reads += 1
+        self.operations += 1
+        self.rows_returned += rows_returned
+
 
 @dataclass
 class _Usage:

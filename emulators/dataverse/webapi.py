@@ -423,9 +423,7 @@ class WebApi:
         call.ctx.require(table, Access.READ)
         reject_unsupported(req)
         row = self.store.data(table.logical_name).rows[self._existing(table, key)]
-        cost.reads += 1
-        cost.rows_returned += 1
-        cost.operations += 1
+        cost.count_read(rows_returned=1)
         if req.headers.get("if-none-match") == etag(row):
             return ApiResponse(304)  # conditional retrieval (perform-conditional-operations doc)
         select = parse_select(req.query.get("$select"))
@@ -442,8 +440,7 @@ class WebApi:
         call.ctx.require(table, Access.READ)
         record_id = self._existing(table, key)
         column = table.by_odata_name[name]
-        cost.reads += 1
-        cost.operations += 1
+        cost.count_read()
         value = self.store.data(table.logical_name).rows[record_id].get(column.name)
         context = f"{self.root}/$metadata#{table.entity_set}({record_id})/{name}"
         return json_response(200, {"@odata.context": context, "value": value})
@@ -514,9 +511,7 @@ class WebApi:
             headers.append(("Preference-Applied", f"odata.maxpagesize={prefer.max_page_size}"))
         if skip + page_size < len(rows):
             payload["@odata.nextLink"] = self.next_link(req, table, page + 1, chunk, tracking=False)
-        cost.reads += 1
-        cost.rows_returned += len(chunk)
-        cost.operations += 1
+        cost.count_read(rows_returned=len(chunk))
         return json_response(200, payload, headers)
 
     def next_link(
