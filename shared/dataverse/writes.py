@@ -30,7 +30,13 @@ from dataclasses import dataclass
 from itertools import zip_longest
 from typing import TYPE_CHECKING, TypeVar
 
-from shared.dataverse.batch import BatchFormatError, BatchResponsePart, decode_batch_response, encode_batch
+from shared.dataverse.batch import (
+    MAX_BATCH_OPERATIONS,
+    BatchFormatError,
+    BatchResponsePart,
+    decode_batch_response,
+    encode_batch,
+)
 from shared.dataverse.errors import (
     DUPLICATE_CODES,
     NOT_FOUND_CODES,
@@ -137,7 +143,7 @@ class WriteRun:
             if not prepared:
                 continue
             if key.operation is Operation.DELETE or table.bulk is False:
-                self._run_batches(prepared)
+                self._batch_chunk(prepared)
             else:
                 self._run_bulk(prepared)
 
@@ -202,9 +208,9 @@ class WriteRun:
         if not any(columns == set(key) for key in table.alternate_keys):
             # The message Dataverse gives for such a key URL (use-alternate-key-reference-record).
             raise InvalidKey(
-                f"The key in the request URI is not valid for resource 'Microsoft.Dynamics.CRM.{table.logical_name}'."
-                " Ensure that the names and number of key properties match the declared or alternate key"
-                f" properties for the resource 'Microsoft.Dynamics.CRM.{table.logical_name}'."
+                f"The key in the request URI is not valid for resource '{table.odata_type}'. Ensure that the names"
+                " and number of key properties match the declared or alternate key properties for the resource"
+                f" '{table.odata_type}'."
             )
 
     def _resolve_lookups(self, prepared: list[Prepared]) -> list[Prepared]:
@@ -375,11 +381,8 @@ class WriteRun:
 
     # --- $batch ------------------------------------------------------------------------------------------------
 
-    def _run_batches(self, prepared: list[Prepared]) -> None:
-        self._batch_chunk(prepared)
-
     def _batch_chunk(self, items: list[Prepared], *, ambiguous: bool = False) -> None:
-        size = max(1, min(1000, self.client.options.batch_size))
+        size = max(1, min(MAX_BATCH_OPERATIONS, self.client.options.batch_size))
         batches = [items[start : start + size] for start in range(0, len(items), size)]
         self._parallel(lambda batch: self._batch_rounds(batch, ambiguous), batches)
 
@@ -488,10 +491,8 @@ class WriteRun:
         self._set(item.index, _result(item.write.ref, outcome, error, prefix))
 
     def _exists(self, item: Prepared) -> bool:
-        path = record_path(
-            item.table.entity_set, {item.table.primary_id: str(item.record_id)}, primary_id=item.table.primary_id
-        )
-        response = self.client.request("GET", f"{path}?$select={item.table.primary_id}", deadline=self.deadline)
+        """Whether the row a create addressed by its client-assigned id is there."""
+        response = self.client.request("GET", f"{item.path()}?$select={item.table.primary_id}", deadline=self.deadline)
         return response.ok
 
     def _settle_all_items(self, items: Iterable[Prepared], error: DataverseError, *, ambiguous: bool = False) -> None:
