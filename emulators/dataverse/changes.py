@@ -97,7 +97,7 @@ def track(api: WebApi, call: Call, table: Table) -> ApiResponse:
     entries = _changes(api, table, since, until)
     select = parse_select(req.query.get("$select"))
     renderer = api.renderer(table, select_columns(table, select), req)
-    page_size = min(req.prefer.max_page_size or api.org.config.max_page_size, api.org.config.max_page_size)
+    page_size = api.page_size(req)
     start = (page - 1) * page_size
     chunk = entries[start : start + page_size]
     deleted_context = f"{api.root}/$metadata#{table.entity_set}/$deletedEntity"

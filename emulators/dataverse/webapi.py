@@ -493,7 +493,7 @@ class WebApi:
         rows = self.query_rows(req, table, rows)
         prefer = req.prefer
         top = req.query.get("$top")
-        page_size = min(prefer.max_page_size or self.org.config.max_page_size, self.org.config.max_page_size)
+        page_size = self.page_size(req)
         if top is not None and prefer.max_page_size is None:  # $top is ignored when maxpagesize is given
             if not top.isdecimal():
                 raise errors.query_syntax(f"Invalid value '{top}' for $top query option found.")
@@ -513,6 +513,12 @@ class WebApi:
             payload["@odata.nextLink"] = self.next_link(req, table, page + 1, chunk, tracking=False)
         cost.count_read(rows_returned=len(chunk))
         return json_response(200, payload, headers)
+
+    def page_size(self, req: ApiRequest) -> int:
+        """`Prefer: odata.maxpagesize`, capped at the environment's page size, which is also the default
+        (PAD/webapi/query/page-results.md)."""
+        limit = self.org.config.max_page_size
+        return min(req.prefer.max_page_size or limit, limit)
 
     def next_link(
         self, req: ApiRequest, table: Table, page: int, chunk: list[Row], *, tracking: bool, extra: str = ""
