@@ -22,7 +22,6 @@ class AdaptiveConcurrency:
         self,
         maximum: int,
         *,
-        initial: int | None = None,
         decrease_cooldown_seconds: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -30,7 +29,7 @@ class AdaptiveConcurrency:
             raise ValueError("maximum must be >= 1")
         self._maximum = maximum
         self._hint: int | None = None
-        self._limit = float(min(maximum, initial or maximum))
+        self._limit = float(maximum)
         self._in_flight = 0
         self._paused_until = 0.0
         self._last_decrease = -math.inf
