@@ -17,6 +17,7 @@ from datetime import datetime
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 PFX_CONTENT_TYPE = "application/x-pkcs12"
@@ -108,10 +109,8 @@ def _load_pfx(
 ) -> tuple[object, x509.Certificate]:
     try:
         key, certificate, _ = pkcs12.load_key_and_certificates(data, password)
-    except ValueError:
+    except (ValueError, TypeError):
         # cryptography says "Invalid password or PKCS12 data"; a readable PFX without a password tells them apart.
-        raise _password_problem(where, password, password_secret_name) from None
-    except TypeError:
         raise _password_problem(where, password, password_secret_name) from None
     if key is None or certificate is None:
         raise CertificateError(f"{where}: the PFX must contain the private key and its certificate")
@@ -136,11 +135,12 @@ def _load_pem(
         if b"PRIVATE KEY-----" not in data:
             raise CertificateError(f"{where}: the PEM holds no private key") from None
         raise _password_problem(where, password, password_secret_name) from None
-    public = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    public = _public_der(key.public_key())
     for certificate in certificates:  # the leaf is the one matching the key; the rest is the chain
-        cert_public = certificate.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        if cert_public == public:
+        if _public_der(certificate.public_key()) == public:
             return key, certificate
     raise CertificateError(f"{where}: no certificate in the PEM matches its private key")
+
+
+def _public_der(public_key: PublicKeyTypes) -> bytes:
+    return public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
