@@ -381,14 +381,16 @@ class WebApi:
         headers = [("OData-EntityId", entity_id)]
         if not req.prefer.return_representation:
             return ApiResponse(204, headers)
-        select = parse_select(req.query.get("$select"))
-        columns = select_columns(table, select)
-        payload = {
-            "@odata.context": context_url(self.root, table, select, "/$entity"),
-            **self.renderer(table, columns, req).render(row),
-        }
         headers += [("ETag", etag(row)), ("Preference-Applied", "return=representation")]
-        return json_response(201 if created else 200, payload, headers)
+        return json_response(201 if created else 200, self._entity(req, table, row), headers)
+
+    def _entity(self, req: ApiRequest, table: Table, row: Row) -> dict[str, Any]:
+        """One row as an entity payload: `$select`ed columns and the `/$entity` context."""
+        select = parse_select(req.query.get("$select"))
+        return {
+            "@odata.context": context_url(self.root, table, select, "/$entity"),
+            **self.renderer(table, select_columns(table, select), req).render(row),
+        }
 
     def delete(self, call: Call, table: Table, key: KeySpec, txn: Transaction) -> ApiResponse:
         req, cost = call.req, call.cost
@@ -426,13 +428,7 @@ class WebApi:
         cost.count_read(rows_returned=1)
         if req.headers.get("if-none-match") == etag(row):
             return ApiResponse(304)  # conditional retrieval (perform-conditional-operations doc)
-        select = parse_select(req.query.get("$select"))
-        columns = select_columns(table, select)
-        payload = {
-            "@odata.context": context_url(self.root, table, select, "/$entity"),
-            **self.renderer(table, columns, req).render(row),
-        }
-        return json_response(200, payload)
+        return json_response(200, self._entity(req, table, row))
 
     def property_value(self, call: Call, table: Table, key: KeySpec, name: str) -> ApiResponse:
         cost = call.cost
