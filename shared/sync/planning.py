@@ -53,27 +53,20 @@ Identity = tuple[str, str, tuple[tuple[str, object], ...]]
 
 
 def coalesce(
-    records: Sequence[Record], identities: dict[int, Identity | None] | None = None
+    records: Sequence[Record], identities: dict[int, Identity | None]
 ) -> tuple[list[Record], list[Superseded]]:
-    if identities is None:
-        identities = {id(record): record_identity(record) for record in records}
-    best: dict[object, tuple[tuple[bool, int, int], Record]] = {}
-    order: list[object] = []
-    for arrival, record in enumerate(records):
-        identity: object = identities[id(record)] or ("ref", record.ref)
+    rows: list[object] = [identities[id(record)] or ("ref", record.ref) for record in records]
+    best: dict[object, tuple[tuple[bool, int, int], Record]] = {}  # in order of first arrival (updates keep it)
+    for arrival, (record, row) in enumerate(zip(records, rows, strict=True)):
         rank = (record.sequence is not None, record.sequence or 0, arrival)
-        current = best.get(identity)
-        if current is None:
-            order.append(identity)
-            best[identity] = (rank, record)
-        elif rank > current[0]:
-            best[identity] = (rank, record)
-    winners = [best[identity][1] for identity in order]
-    winner_ids = {id(record) for record in winners}
+        current = best.get(row)
+        if current is None or rank > current[0]:
+            best[row] = (rank, record)
+    winners = [record for _, record in best.values()]
     superseded = [
-        Superseded(record, best[identities[id(record)] or ("ref", record.ref)][1])
-        for record in records
-        if id(record) not in winner_ids
+        Superseded(record, winner)
+        for record, row in zip(records, rows, strict=True)
+        if (winner := best[row][1]) is not record
     ]
     return winners, superseded
 
