@@ -8,15 +8,12 @@ there, and whether its key is an alternate key of that table. Tables configured 
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Mapping
 
 from shared.config.settings import EnvironmentConfig, TableConfig
-from shared.sync.contract import Record
+from shared.sync.contract import GUID_PATTERN, Record
 from shared.sync.ports import JsonValue, KeyValue, Lookup, RecordWrite
 from shared.sync.problems import Code, Problem, join_path, quote
-
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
 class Catalog:
@@ -131,7 +128,7 @@ def key_problem(table_name: str, key: Mapping[str, KeyValue], table: TableConfig
     primary = primary_id_column(table_name, table)
     if columns == {primary}:
         value = key[primary]
-        if isinstance(value, str) and _GUID.match(value):
+        if isinstance(value, str) and GUID_PATTERN.match(value):
             return None
         return Problem(Code.INVALID_PRIMARY_ID, f"{primary} must be a GUID", join_path(primary))
     if not table.alternate_keys or any(columns == set(alternate) for alternate in table.alternate_keys):

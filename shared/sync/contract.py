@@ -51,7 +51,7 @@ _LOGICAL_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,127}$")
 # Single-valued navigation properties of custom lookups keep the schema name's case (e.g. new_ParentAccount).
 _NAVIGATION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _ENVIRONMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")  # as DATAVERSE_ENVIRONMENTS names
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+GUID_PATTERN = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 # C0 controls and DEL; tab, LF and CR are allowed in data (multi-line text) but not in keys or names.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _KEY_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -207,7 +207,7 @@ def _data_value(value: object) -> JsonValue:
 
 
 def _guid(value: object) -> str:
-    if not isinstance(value, str) or not _GUID.match(value):
+    if not isinstance(value, str) or not GUID_PATTERN.match(value):
         raise ValueError("is not a GUID")  # the value itself is not echoed: messages reach the logs
     return value.lower()
 
