@@ -26,6 +26,7 @@ from urllib.parse import quote, unquote
 
 from emulators.dataverse import errors
 from emulators.dataverse.odata import (
+    Getter,
     KeySpec,
     Segment,
     parse_aliases,
@@ -47,7 +48,7 @@ from emulators.dataverse.render import (
     key_url,
     select_columns,
 )
-from emulators.dataverse.schema import AlternateKey, ColumnType, Table
+from emulators.dataverse.schema import AlternateKey, Column, ColumnType, Table
 from emulators.dataverse.security import Access, CallContext, Principal
 from emulators.dataverse.store import Row, Transaction, rows_sorted
 
@@ -441,7 +442,7 @@ class WebApi:
         context = f"{self.root}/$metadata#{table.entity_set}({record_id})/{name}"
         return json_response(200, {"@odata.context": context, "value": value})
 
-    def renderer(self, table: Table, columns: list[Any], req: ApiRequest) -> RowRenderer:
+    def renderer(self, table: Table, columns: list[Column], req: ApiRequest) -> RowRenderer:
         return RowRenderer(table, columns, req.prefer, self.primary_name_of)
 
     def primary_name_of(self, logical_name: str, record_id: str) -> Any:
@@ -459,22 +460,20 @@ class WebApi:
         if text:
             predicate = parse_filter(text, lambda name: self._getter(table, name), parse_aliases(req.query))
             rows = [r for r in rows if predicate(r)]
-        order = req.query.get("$orderby")
-        if not order:
-            return rows_sorted(rows, table.primary_id)
         result = rows_sorted(rows, table.primary_id)
-        for name, descending in reversed(parse_orderby(order)):
-            column = self._column(table, name)
-            result.sort(key=_sort_key(column.name), reverse=descending)
+        order = req.query.get("$orderby")
+        if order:
+            for name, descending in reversed(parse_orderby(order)):  # stable sorts, last key first
+                result.sort(key=_sort_key(self._column(table, name).name), reverse=descending)
         return result
 
-    def _column(self, table: Table, name: str) -> Any:
+    def _column(self, table: Table, name: str) -> Column:
         column = table.by_odata_name.get(name)
         if column is None:
             raise errors.property_not_found(name, table.logical_name)
         return column
 
-    def _getter(self, table: Table, name: str) -> Any:
+    def _getter(self, table: Table, name: str) -> Getter:
         column_name = self._column(table, name).name
         return lambda row: row.get(column_name)
 
