@@ -25,7 +25,8 @@ from azure.storage.queue import QueueClient, QueueMessage
 
 from shared.queues.clients import decode_content
 from shared.queues.names import DEAD_LETTER_QUEUE, RECORDS_QUEUE
-from shared.sync.contract import MAX_MESSAGE_JSON_BYTES, SCHEMA_V1, dumps_compact
+from shared.queues.producer import pack_texts
+from shared.sync.contract import dumps_compact
 from shared.sync.deadletter import DEAD_LETTER_SCHEMA, DeadLetter
 from shared.sync.ports import QueueSender
 
@@ -222,28 +223,24 @@ class DeadLetterStore:
         queue: str = RECORDS_QUEUE,
         progress: Callable[[int], None] | None = None,
     ) -> ReplayReport:
-        """Send the records of matching entries back to `queue` (packed into few messages), deleting each entry
-        once the message carrying it was sent. Stops at the first failed send and says how far it got."""
+        """Send the records of matching entries back to `queue` (packed into few messages as the producer packs
+        them), deleting each entry once the message carrying it was sent. Stops at the first failed send and says
+        how far it got."""
         report = ReplayReport()
         with self.scan() as scan:
-            batch: list[StoredEntry] = []
-            size = _ENVELOPE_BYTES
+            replayable: list[StoredEntry] = []
             for stored in (e for e in scan.entries if entry_filter.matches(e)):
                 why_not = _not_replayable(stored)
-                if why_not is not None:
+                if why_not is None:
+                    replayable.append(stored)
+                else:
                     report.skipped.append((stored.entry_id, why_not))
-                    continue
-                record_bytes = len(_record_text(stored).encode("utf-8")) + 1
-                if batch and size + record_bytes > MAX_MESSAGE_JSON_BYTES:
-                    if not self._replay_batch(
-                        scan, batch, sender=sender, queue=queue, report=report, progress=progress
-                    ):
-                        return report
-                    batch, size = [], _ENVELOPE_BYTES
-                batch.append(stored)
-                size += record_bytes
-            if batch:
-                self._replay_batch(scan, batch, sender=sender, queue=queue, report=report, progress=progress)
+            for first, count, text in pack_texts([_record_text(stored) for stored in replayable]):
+                batch = replayable[first : first + count]
+                if not self._replay_batch(
+                    scan, batch, text, sender=sender, queue=queue, report=report, progress=progress
+                ):
+                    break
         return report
 
     def purge(self, entry_filter: Selection) -> int:
@@ -264,14 +261,14 @@ class DeadLetterStore:
         self,
         scan: Scan,
         batch: list[StoredEntry],
+        text: str,
         *,
         sender: QueueSender,
         queue: str,
         report: ReplayReport,
         progress: Callable[[int], None] | None,
     ) -> bool:
-        records = ",".join(_record_text(stored) for stored in batch)
-        text = f'{{"schema":"{SCHEMA_V1}","records":[{records}]}}'
+        """Send one message (`text`, the records of `batch`); False when the send failed."""
         try:
             sender.send(queue, text)
         except AzureError as exc:
@@ -320,9 +317,6 @@ def _not_replayable(stored: StoredEntry) -> str | None:
             return "truncated to fit the dead-letter queue: fix the producer and send it again"
         return "holds a raw message, not a record: fix the producer and send it again"
     return None
-
-
-_ENVELOPE_BYTES = len(f'{{"schema":"{SCHEMA_V1}","records":[]}}')
 
 
 def _record_text(stored: StoredEntry) -> str:

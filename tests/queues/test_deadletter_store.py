@@ -10,7 +10,7 @@ from azure.core.exceptions import ServiceRequestError
 
 from shared.queues.adapters import QueueClients
 from shared.queues.deadletter_store import DeadLetterStore, EntryFilter
-from shared.sync.contract import Delivery
+from shared.sync.contract import MAX_MESSAGE_JSON_BYTES, Delivery
 from shared.sync.deadletter import Reason, Source, new_entry
 from shared.sync.problems import ReasonKind
 from tests.queues.conftest import raw_client
@@ -88,6 +88,25 @@ def test_replay_sends_records_back_packed_and_deletes_their_entries(store: DeadL
     assert len(remaining) == 1
     assert remaining[0].entry is not None
     assert remaining[0].entry.raw_message == "{broken"
+
+
+def test_replay_packs_large_records_into_several_messages_that_each_fit(
+    store: DeadLetterStore, new_queue, sender, service
+):
+    target = new_queue("replay")
+    for i in range(5):  # about 20 kB of JSON each: two fit one message, three do not
+        entry = json.loads(entry_json(f"A-{i}"))
+        entry["record"]["data"]["description"] = "x" * 20_000
+        store.put(json.dumps(entry))
+    report = store.replay(EntryFilter(), sender, queue=target)
+    assert len(report.replayed) == 5
+    assert report.messages_sent == 3
+    messages = raw_client(service, target).peek_messages(max_messages=32)
+    texts = [base64.b64decode(m.content) for m in messages]
+    assert all(len(text) <= MAX_MESSAGE_JSON_BYTES for text in texts)
+    keys = [r["key"]["accountnumber"] for text in texts for r in json.loads(text)["records"]]
+    assert keys == [f"A-{i}" for i in range(5)]
+    assert store.peek() == []
 
 
 def test_a_failed_replay_says_how_far_it_got_and_keeps_the_rest(store: DeadLetterStore, sender):
