@@ -173,18 +173,23 @@ def to_write(record: Record) -> RecordWrite:
     )
 
 
-def lookup_identity(environment: str, lookup: Lookup) -> tuple[str, str, tuple[tuple[str, object], ...]]:
+CanonicalKey = tuple[tuple[str, object], ...]
+RowIdentity = tuple[str, str, CanonicalKey]
+"""The row a record or lookup addresses, as the planner compares rows: (environment, table, canonical key)."""
+
+
+def lookup_identity(environment: str, lookup: Lookup) -> RowIdentity:
     return environment, lookup.table, canonical_key(lookup.key)
 
 
-def record_identity(record: Record) -> tuple[str, str, tuple[tuple[str, object], ...]] | None:
+def record_identity(record: Record) -> RowIdentity | None:
     """The row a record addresses (environment, table, canonical key), or None for a create without key."""
     if not record.key or record.environment is None:
         return None
     return record.environment, record.table, canonical_key(record.key)
 
 
-def canonical_key(key: Mapping[str, KeyValue]) -> tuple[tuple[str, object], ...]:
+def canonical_key(key: Mapping[str, KeyValue]) -> CanonicalKey:
     """Key values compared closer to how Dataverse does: strings case-insensitively (its default database
     collation is case- and accent-insensitive; only case is folded here, so keys differing by accents alone count
     as different rows), numbers by value (1 == 1.0), booleans apart from numbers."""

@@ -17,7 +17,7 @@ from collections import defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from shared.sync.catalog import lookup_identity, record_identity
+from shared.sync.catalog import RowIdentity, lookup_identity, record_identity
 from shared.sync.contract import Record
 from shared.sync.ports import Operation
 
@@ -49,11 +49,8 @@ def plan(records: Sequence[Record]) -> Plan:
     return Plan(waves, superseded, parents, breaks)
 
 
-Identity = tuple[str, str, tuple[tuple[str, object], ...]]
-
-
 def coalesce(
-    records: Sequence[Record], identities: dict[int, Identity | None]
+    records: Sequence[Record], identities: dict[int, RowIdentity | None]
 ) -> tuple[list[Record], list[Superseded]]:
     rows: list[object] = [identities[id(record)] or ("ref", record.ref) for record in records]
     best: dict[object, tuple[tuple[bool, int, int], Record]] = {}  # in order of first arrival (updates keep it)
@@ -71,7 +68,7 @@ def coalesce(
     return winners, superseded
 
 
-def _parents(records: Sequence[Record], identities: dict[int, Identity | None]) -> dict[str, list[str]]:
+def _parents(records: Sequence[Record], identities: dict[int, RowIdentity | None]) -> dict[str, list[str]]:
     writers_of_rows = {
         identity: record.ref
         for record in records
