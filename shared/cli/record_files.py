@@ -265,12 +265,16 @@ def _place(record: dict[str, Any], column: _Column, value: Any, key_columns: tup
 
 
 def _new_record(defaults: RecordDefaults, file_name: str, line: int) -> dict[str, Any]:
-    record: dict[str, Any] = {"table": defaults.table}
+    return _with_defaults({"table": defaults.table}, defaults, file_name, line)
+
+
+def _with_defaults(record: dict[str, Any], defaults: RecordDefaults, file_name: str, line: int) -> dict[str, Any]:
+    """What the record leaves out, from the command's options; `source_id` points back to the file's line."""
     if defaults.environment:
-        record["environment"] = defaults.environment
+        record.setdefault("environment", defaults.environment)
     if defaults.operation:
-        record["operation"] = defaults.operation
-    record["source_id"] = f"{file_name[:200]}:{line}"
+        record.setdefault("operation", defaults.operation)
+    record.setdefault("source_id", f"{file_name[:200]}:{line}")
     return record
 
 
@@ -323,12 +327,7 @@ def _complete(
     if defaults.table is not None and record.setdefault("table", defaults.table) != defaults.table:
         out.errors.append(LineError(line, "table", f"{record['table']!r} differs from --table {defaults.table}"))
         return None
-    if defaults.environment:
-        record.setdefault("environment", defaults.environment)
-    if defaults.operation:
-        record.setdefault("operation", defaults.operation)
-    record.setdefault("source_id", f"{file_name[:200]}:{line}")
-    return record
+    return _with_defaults(record, defaults, file_name, line)
 
 
 def _flat_row(
