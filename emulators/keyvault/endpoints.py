@@ -24,20 +24,21 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs12
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from emulators.entra.certificates import PEM_CONTENT_TYPE, PFX_CONTENT_TYPE
+from emulators.entra.certificates import PEM_CONTENT_TYPE, PFX_CONTENT_TYPE, ClientCertificate
 from emulators.keyvault import rbac
 from emulators.keyvault.rbac import RoleAssignments
 from emulators.keyvault.store import SECRET_NAME, SecretStore, SecretVersion
@@ -375,23 +376,24 @@ def _decode_skiptoken(token: str | None) -> int:
 
 
 def _convert_certificate(value: str, out_content_type: str) -> str:
-    """A certificate's secret in the other format (`outContentType`): base64 PFX <-> PEM (key + chain)."""
+    """A certificate's secret in the other format (`outContentType`): base64 PFX <-> PEM (key + chain), written the
+    way `SecretStore.import_certificate` writes them."""
     if out_content_type == PEM_CONTENT_TYPE:
         key, certificate, chain = pkcs12.load_key_and_certificates(base64.b64decode(value), None)
         if key is None or certificate is None:
             raise KeyVaultError(400, "BadParameter", "The certificate has no private key to export.")
-        pem = key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-        return (pem + b"".join(c.public_bytes(serialization.Encoding.PEM) for c in (certificate, *chain))).decode()
+        return _client_certificate(key, certificate, chain).pem().decode()
     if out_content_type == PFX_CONTENT_TYPE:
         pem_bytes = value.encode()
-        loaded_key = serialization.load_pem_private_key(pem_bytes, None)
+        key = serialization.load_pem_private_key(pem_bytes, None)
         certificates = x509.load_pem_x509_certificates(pem_bytes)
-        if not isinstance(loaded_key, rsa.RSAPrivateKey):
-            raise KeyVaultError(400, "BadParameter", "The certificate's key is not an RSA key.")
-        pfx = pkcs12.serialize_key_and_certificates(
-            None, loaded_key, certificates[0], certificates[1:] or None, serialization.NoEncryption()
-        )
-        return base64.b64encode(pfx).decode()
+        return base64.b64encode(_client_certificate(key, certificates[0], certificates[1:]).pfx()).decode()
     raise KeyVaultError(400, "BadParameter", f"outContentType must be {PFX_CONTENT_TYPE} or {PEM_CONTENT_TYPE}.")
+
+
+def _client_certificate(
+    key: PrivateKeyTypes, certificate: x509.Certificate, chain: Sequence[x509.Certificate]
+) -> ClientCertificate:
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise KeyVaultError(400, "BadParameter", "The certificate's key is not an RSA key.")
+    return ClientCertificate(private_key=key, certificate=certificate, chain=tuple(chain))

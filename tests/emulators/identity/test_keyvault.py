@@ -194,6 +194,12 @@ def test_certificate_stored_as_pem(cloud: LocalCloud, app_client: SecretClient) 
     assert loaded == certificate.certificate
 
 
+def test_certificate_stored_as_pfx_is_read_as_pem(cloud: LocalCloud, app_client: SecretClient) -> None:
+    as_pem = app_client.get_secret(seed.CERTIFICATE_NAME, out_content_type=PEM_CONTENT_TYPE)
+    assert as_pem.properties.content_type == PEM_CONTENT_TYPE
+    assert (as_pem.value or "").encode() == cloud.app_certificate.pem()
+
+
 def test_requests_without_api_version_are_refused(cloud: LocalCloud) -> None:
     token = ManagedIdentityCredential(client_id=seed.MANAGED_IDENTITY_CLIENT_ID).get_token(
         "https://vault.azure.net/.default"
