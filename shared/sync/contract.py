@@ -495,17 +495,10 @@ def parse_record(
     """One record; `suspicious`/`may_be_too_large` False skip scans the caller has ruled out for the message."""
     delivery = _delivery_of(item)
     ref = delivery.ref or f"{message_id}:{index}"
-    problem = _scan(item, path) if suspicious else None
-    spec = None
-    if problem is None:
-        try:
-            spec = RecordSpec.model_validate(item)
-        except ValidationError as exc:
-            problem = _problem_from(exc, path)
-    if spec is not None:  # valid records nest at most 4 levels: measuring and copying them is safe
-        problem = _check_semantics(spec, path) or (_check_size(item, path) if may_be_too_large else None)
-    if spec is None or problem is not None:
-        return RejectedRecord(index, _bounded(_without_delivery(item)), problem or _UNKNOWN, ref, delivery)
+    checked = _validated(item, path, suspicious=suspicious, may_be_too_large=may_be_too_large)
+    if isinstance(checked, Problem):
+        return RejectedRecord(index, _bounded(_without_delivery(item)), checked, ref, delivery)
+    spec = checked
     return Record(
         ref=ref,
         index=index,
@@ -523,7 +516,20 @@ def parse_record(
     )
 
 
-_UNKNOWN = Problem(Code.SCHEMA_VIOLATION, "invalid record")
+def _validated(
+    item: Any, path: tuple[str | int, ...], *, suspicious: bool, may_be_too_large: bool
+) -> RecordSpec | Problem:
+    """The record's spec, or its first problem: values no record may hold, then the schema, then the rules
+    across members (key, delete) and the size."""
+    problem = _scan(item, path) if suspicious else None
+    if problem is not None:
+        return problem
+    try:
+        spec = RecordSpec.model_validate(item)
+    except ValidationError as exc:
+        return _problem_from(exc, path)
+    # A valid record nests at most 4 levels: measuring and copying it is safe.
+    return _check_semantics(spec, path) or (_check_size(item, path) if may_be_too_large else None) or spec
 
 
 def _delivery_of(item: Any) -> Delivery:
