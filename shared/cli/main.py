@@ -174,7 +174,8 @@ def enqueue_command(args: argparse.Namespace, context: Context) -> int:
     if args.dry_run:
         console.say(f"{name}: {len(found.records)} records are valid; nothing sent (--dry-run)")
         return OK
-    return _send(context, prepared, found, queue, name, show_progress=not args.no_progress)
+    producer = RecordProducer(context.adapters.sender, catalog, queue=queue)
+    return _send(console, producer, prepared, found, name, show_progress=not args.no_progress)
 
 
 def _environment_config(settings: Settings, name: str | None) -> EnvironmentConfig | None:
@@ -200,15 +201,19 @@ def _report_invalid(console: Console, name: str, errors: list[str], *, total: in
 
 
 def _send(
-    context: Context, prepared: PreparedRecords, found: FileRecords, queue: str, name: str, *, show_progress: bool
+    console: Console,
+    producer: RecordProducer,
+    prepared: PreparedRecords,
+    found: FileRecords,
+    name: str,
+    *,
+    show_progress: bool,
 ) -> int:
     from tqdm import tqdm  # noqa: PLC0415 - only this command draws a progress bar
 
-    console = context.console
-    producer = RecordProducer(context.adapters.sender, Catalog(context.settings.environments), queue=queue)
     with tqdm(total=len(prepared.texts), unit="rec", disable=not show_progress, file=console.err) as bar:
         try:
-            report = producer.send_prepared(prepared, queue=queue, progress=lambda count: _advance(bar, count))
+            report = producer.send_prepared(prepared, progress=bar.update)
         except PartialSendError as exc:
             sent = exc.report.records
             if sent:
@@ -218,12 +223,8 @@ def _send(
                 f"resume with --from-line {found.lines[sent]}"
             )
             return FAILED
-    console.say(f"sent {report.records} records from {name} in {len(report.messages)} messages to {queue}")
+    console.say(f"sent {report.records} records from {name} in {len(report.messages)} messages to {report.queue}")
     return OK
-
-
-def _advance(bar: Any, count: int) -> None:
-    bar.update(count)
 
 
 # --- deadletter ---------------------------------------------------------------------------------------------

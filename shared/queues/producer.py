@@ -166,7 +166,7 @@ class RecordProducer:
         *,
         environment: str | None = None,
         queue: str | None = None,
-        progress: Callable[[int], None] | None = None,
+        progress: Callable[[int], object] | None = None,
         max_records_per_message: int = MAX_RECORDS_PER_MESSAGE,
     ) -> SendReport:
         """Validate all, then send in order. Raises InvalidRecords (nothing sent) or PartialSendError."""
@@ -178,7 +178,7 @@ class RecordProducer:
         prepared: PreparedRecords,
         *,
         queue: str | None = None,
-        progress: Callable[[int], None] | None = None,
+        progress: Callable[[int], object] | None = None,
         max_records: int = MAX_RECORDS_PER_MESSAGE,
     ) -> SendReport:
         target = queue or self.queue
