@@ -11,7 +11,6 @@ import base64
 import binascii
 import contextlib
 import threading
-from dataclasses import dataclass
 from datetime import datetime
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
@@ -50,14 +49,6 @@ def encode_body(body: str | bytes, encoding: str) -> str:
 
 def iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
-
-
-@dataclass(frozen=True)
-class Received:
-    """A received message: the raw service message plus its decoded body (None when it failed to decode)."""
-
-    message: QueueMessage
-    body: bytes | None
 
 
 class QueueClients:
