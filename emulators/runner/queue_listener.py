@@ -193,9 +193,9 @@ class QueueListener:
         try:
             message = entry.message
             if entry.body is None:
-                self._poison(entry, raw=True, why="it is not valid base64 (messageEncoding is base64)")
+                self._poison(entry, why="it is not valid base64 (messageEncoding is base64)")
             elif (message.dequeue_count or 0) > self._options.max_dequeue_count:
-                self._poison(entry, raw=False, why="its dequeue count already exceeds MaxDequeueCount")
+                self._poison(entry, why="its dequeue count already exceeds MaxDequeueCount")
             else:
                 self._run_function(entry, entry.body)
         except Exception:
@@ -245,11 +245,11 @@ class QueueListener:
             log.warning("Message %s failed on '%s', which has no poison queue: left invisible until its lease "
                         "ends", message.id, self.trigger.queue_name)  # fmt: skip
         elif (message.dequeue_count or 0) >= self._options.max_dequeue_count:
-            self._move_to_poison(entry, receipt, raw=False)
+            self._move_to_poison(entry, receipt)
         else:
             self._release(message.id, receipt)
 
-    def _poison(self, entry: _InFlight, *, raw: bool, why: str) -> None:
+    def _poison(self, entry: _InFlight, *, why: str) -> None:
         receipt = self._services.leases.finish(entry.lease)
         if receipt is None:
             return
@@ -259,16 +259,16 @@ class QueueListener:
             return
         log.warning("Message %s on '%s' is poisoned without running: %s", entry.message.id,
                     self.trigger.queue_name, why)  # fmt: skip
-        self._move_to_poison(entry, receipt, raw=raw)
+        self._move_to_poison(entry, receipt)
 
-    def _move_to_poison(self, entry: _InFlight, receipt: str, *, raw: bool) -> None:
+    def _move_to_poison(self, entry: _InFlight, receipt: str) -> None:
         """QueueProcessor.CopyMessageToPoisonQueueAsync, then delete the original."""
         assert self.poison_queue is not None
         message = entry.message
         log.warning("Message has reached MaxDequeueCount of %d. Moving message to queue '%s'. "
                     "(MessageId=%s, DequeueCount=%s)", self._options.max_dequeue_count,
                     self.poison_queue.queue_name, message.id, message.dequeue_count)  # fmt: skip
-        if raw or entry.body is None:
+        if entry.body is None:
             content = message.content or ""  # undecodable: copied as received, through a non-encoding client
         else:
             content = encode_body(entry.body, self._options.message_encoding)
