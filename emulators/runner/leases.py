@@ -15,7 +15,7 @@ import threading
 import time
 from datetime import timedelta
 
-from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
+from azure.core.exceptions import AzureError, ResourceNotFoundError
 from azure.storage.queue import QueueClient
 
 log = logging.getLogger("emulators.runner")
@@ -110,13 +110,11 @@ class LeaseKeeper:
                 receipt = lease.queue.update_message(
                     lease.message_id, lease.pop_receipt, visibility_timeout=self.lease_seconds
                 )
-            except (ResourceNotFoundError, HttpResponseError) as exc:
+            except AzureError as exc:
                 if isinstance(exc, ResourceNotFoundError) or getattr(exc, "error_code", None) == "PopReceiptMismatch":
                     # The message is gone or someone else took it over: stop renewing (as the host does).
                     self._forget(lease)
                     return
-                lease.interval = max(lease.interval / 2, self._minimum_interval)
-            except AzureError:
                 lease.interval = max(lease.interval / 2, self._minimum_interval)
             else:
                 lease.pop_receipt = receipt.pop_receipt or lease.pop_receipt
