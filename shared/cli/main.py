@@ -61,6 +61,7 @@ class Context:
     settings: Settings
     console: Console
     adapters_factory: Callable[[Settings], QueueAdapters]
+    probe_factory: Callable[[Settings], EnvironmentProbe] | None = None  # None: find_probe_factory()
     _adapters: QueueAdapters | None = None
 
     @property
@@ -88,11 +89,8 @@ def main(
     except ConfigError as exc:
         console.warn(f"error: {exc}")
         return USAGE
-    context = Context(settings, console, adapters_factory)
     handler: Callable[[argparse.Namespace, Context], int] = args.handler
-    if args.command == "health":
-        args.probe_factory = probe_factory
-    return handler(args, context)
+    return handler(args, Context(settings, console, adapters_factory, probe_factory))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -330,7 +328,7 @@ def health_command(args: argparse.Namespace, context: Context) -> int:
     if args.environment not in settings.environments:
         console.warn(f"error: environment {args.environment!r} is not configured ({', '.join(settings.environments)})")
         return USAGE
-    factory = args.probe_factory or find_probe_factory()
+    factory = context.probe_factory or find_probe_factory()
     probe = factory(settings) if factory is not None else None
     check = HealthCheck(
         probe=probe,
