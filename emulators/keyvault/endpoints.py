@@ -222,10 +222,7 @@ class KeyVaultEmulator:
         return body, 200
 
     async def _set_secret(self, request: Request) -> tuple[dict[str, Any], int]:
-        try:
-            payload = json.loads(await request.body() or b"{}")
-        except json.JSONDecodeError:
-            raise KeyVaultError(400, "BadParameter", "The request body is not valid JSON.") from None
+        payload = await _json_body(request)
         value = payload.get("value") if isinstance(payload, dict) else None
         if not isinstance(value, str):
             raise KeyVaultError(400, "BadParameter", "Property 'value' is required and must be a string.")
@@ -244,10 +241,7 @@ class KeyVaultEmulator:
 
     async def _update_secret(self, request: Request) -> tuple[dict[str, Any], int]:
         name, version = request.path_params["name"], request.path_params.get("version")
-        try:
-            payload = json.loads(await request.body() or b"{}")
-        except json.JSONDecodeError:
-            raise KeyVaultError(400, "BadParameter", "The request body is not valid JSON.") from None
+        payload = await _json_body(request)
         if not isinstance(payload, dict):
             raise KeyVaultError(400, "BadParameter", "The request body must be a JSON object.")
         attributes = _attributes_from(payload)
@@ -337,6 +331,13 @@ def _secret_not_found(name: str, version: str | None) -> KeyVaultError:
     return KeyVaultError(
         404, "SecretNotFound", f"A secret with (name/id) {shown} was not found in this key vault. {NOT_FOUND_HELP}"
     )
+
+
+async def _json_body(request: Request) -> Any:
+    try:
+        return json.loads(await request.body() or b"{}")
+    except ValueError:  # JSONDecodeError, and UnicodeDecodeError for a body that is not UTF-8
+        raise KeyVaultError(400, "BadParameter", "The request body is not valid JSON.") from None
 
 
 def _attributes_from(payload: dict[str, Any]) -> dict[str, Any]:

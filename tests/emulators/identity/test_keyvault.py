@@ -318,3 +318,21 @@ def test_maxresults_with_a_superscript_digit_is_bad_parameter(cloud: LocalCloud)
     )
     assert response.status_code == 400
     assert response.json()["error"] == {"code": "BadParameter", "message": "maxresults must be between 1 and 25."}
+
+
+@pytest.mark.parametrize("method", ["PUT", "PATCH"])
+def test_a_body_that_is_not_utf8_is_bad_parameter(cloud: LocalCloud, method: str) -> None:
+    token = helpers.secret_credential(cloud, seed.HOME_TENANT_ID, OPERATOR_CLIENT_ID, OPERATOR_SECRET).get_token(
+        "https://vault.azure.net/.default"
+    )
+    response = requests.request(
+        method,
+        f"{cloud.keyvault_url}/secrets/{_unique('not-utf8')}" + ("/" if method == "PATCH" else ""),
+        params={"api-version": "2026-04-01"},
+        data=b'{"value": "\xff"}',
+        headers={"Authorization": f"Bearer {token.token}", "Content-Type": "application/json"},
+        verify=helpers.ca(cloud),
+        timeout=5,
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == {"code": "BadParameter", "message": "The request body is not valid JSON."}
