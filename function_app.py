@@ -12,11 +12,11 @@ from __future__ import annotations
 import azure.functions as func
 
 from shared.bootstrap import handlers
+from shared.config.settings import CONNECTION as QUEUE_CONNECTION  # SYNC_STORAGE: the settings read it too
 from shared.queues.names import RECORDS_POISON_QUEUE, RECORDS_QUEUE
 from shared.queues.triggers import incoming_message
 
 app = func.FunctionApp()
-QUEUE_CONNECTION = "SYNC_STORAGE"
 
 
 @app.function_name("sync_records")
