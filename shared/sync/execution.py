@@ -22,6 +22,7 @@ log = logger("execution")
 
 DEADLINE_MESSAGE = "not attempted: the invocation's time budget (SYNC_TIME_BUDGET_SECONDS) ran out"
 PARENT_PENDING_MESSAGE = "not attempted: its parent in the same batch was not written yet (transient failure)"
+WRITER_RAISED_PREFIX = "writer raised "  # + the exception class: the records handler reports it as the error class
 
 
 @dataclass
@@ -79,7 +80,7 @@ def _write(
         results = writer.write(environment, [to_write(r) for r in records], deadline=deadline)
     except Exception as exc:  # the port promises not to raise; if it does, nothing is lost: retry the records
         log.exception("writer raised for environment %s; its %d records will be retried", environment, len(records))
-        failure = f"writer raised {type(exc).__name__}"
+        failure = WRITER_RAISED_PREFIX + type(exc).__name__
         for record in records:
             execution.results[record.ref] = WriteResult(record.ref, Outcome.TRANSIENT, message=failure)
         return

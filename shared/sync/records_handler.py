@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from shared.queues.names import RECORDS_POISON_QUEUE
 from shared.sync.engine import SyncEngine, Tally, Unit, failed
 from shared.sync.envelopes import PoisonCause, continuation_messages, poison_messages, record_with_delivery
-from shared.sync.execution import DEADLINE_MESSAGE, PARENT_PENDING_MESSAGE
+from shared.sync.execution import DEADLINE_MESSAGE, PARENT_PENDING_MESSAGE, WRITER_RAISED_PREFIX
 from shared.sync.logs import event, logger, refs
 from shared.sync.ports import Clock, IncomingMessage, JsonValue
 
@@ -178,8 +178,8 @@ def describe_cause(unit: Unit) -> PoisonCause:
         error_class = "DeadlineExceeded"
     elif sample.message == PARENT_PENDING_MESSAGE:
         error_class = "ParentPending"
-    elif sample.message and sample.message.startswith("writer raised "):
-        error_class = sample.message.removeprefix("writer raised ")
+    elif sample.message and sample.message.startswith(WRITER_RAISED_PREFIX):
+        error_class = sample.message.removeprefix(WRITER_RAISED_PREFIX)
     else:
         error_class = "TransientWriteFailure"
     return PoisonCause("transient", error_class, sample.code, sample.status, sample.message, sample.request_id)
@@ -206,7 +206,5 @@ def _pending_refs(unit: Unit) -> list[str]:
 
 
 def _environments(unit: Unit) -> list[JsonValue]:
-    found: set[str] = {record.environment for record, _ in unit.pending if record.environment}
-    names: list[JsonValue] = []
-    names.extend(sorted(found))
-    return names
+    # a list display takes its type from the return annotation (list is invariant: list[str] is no list[JsonValue])
+    return [*sorted({record.environment for record, _ in unit.pending if record.environment})]
