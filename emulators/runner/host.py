@@ -174,8 +174,7 @@ class LocalFunctionsHost:
         runtime = setting("FUNCTIONS_WORKER_RUNTIME")
         if runtime and runtime.lower() != "python":
             raise RunnerConfigError(f"FUNCTIONS_WORKER_RUNTIME is {runtime!r}; this runner hosts Python apps")
-        source = self._host_json if isinstance(self._host_json, Path) else dict(self._host_json)
-        config = HostConfig.load(source, app_settings=os.environ)  # AzureFunctionsJobHost__* overrides apply
+        config = HostConfig.load(self._host_json, app_settings=os.environ)  # AzureFunctionsJobHost__* overrides apply
         self._path_entry = added_to_path(self.root)
         app = load_app(self.app_spec)
         self._specs, self.skipped_functions = read_functions(app, local)
