@@ -18,7 +18,9 @@ TimeSpan schedules ("00:05:00", App Service plans only) are not supported.
 
 from __future__ import annotations
 
+import itertools
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -77,12 +79,17 @@ class NcrontabSchedule:
             return None
         return value.astimezone(UTC)
 
+    def occurrences(self, start: datetime) -> Iterator[datetime]:
+        """Every occurrence strictly after `start`, in order (finite only for a schedule that stops firing)."""
+        moment = self.next_after(start)
+        while moment is not None:
+            yield moment
+            moment = self.next_after(moment)
+
     def occurrences_within(self, start: datetime, span: timedelta) -> int:
         """How many occurrences fall in (start, start + span); used for the host's default of useMonitor."""
-        count, moment, end = 0, start, start + span
-        while (moment := self.next_after(moment)) is not None and moment < end:  # type: ignore[assignment]
-            count += 1
-        return count
+        end = start + span
+        return sum(1 for _ in itertools.takewhile(lambda moment: moment < end, self.occurrences(start)))
 
     def __str__(self) -> str:
         return self.expression

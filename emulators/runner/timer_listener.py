@@ -18,6 +18,7 @@ https://learn.microsoft.com/azure/azure-functions/functions-bindings-timer).
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import threading
@@ -156,11 +157,7 @@ class TimerListener:
             self.status, past_due = check_past_due(self.trigger, now, recorded)
             if recorded is None or recorded != self.status:
                 self._monitor.save(self.spec.name, self.status)
-        upcoming, moment = [], now
-        for _ in range(5):
-            if (moment := self.trigger.schedule.next_after(moment)) is None:  # type: ignore[assignment]
-                break
-            upcoming.append(moment.isoformat())
+        upcoming = [moment.isoformat() for moment in itertools.islice(self.trigger.schedule.occurrences(now), 5)]
         log.info("The next 5 occurrences of the '%s' schedule (Cron: '%s') will be: %s", self.spec.name,
                  self.trigger.schedule, ", ".join(upcoming))  # fmt: skip
         if past_due > timedelta(0):

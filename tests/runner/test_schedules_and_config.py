@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
@@ -62,6 +63,12 @@ def test_ncrontab_schedule_that_never_fires():
 def test_ncrontab_rejects_what_the_host_rejects(expression, problem):
     with pytest.raises(InvalidSchedule, match=problem):
         NcrontabSchedule(expression)
+
+
+def test_ncrontab_occurrences_follow_one_another_and_end_with_the_schedule():
+    first_three = itertools.islice(NcrontabSchedule("*/10 * * * * *").occurrences(BASE), 3)
+    assert [moment.time() for moment in first_three] == [time(0, 3, 10), time(0, 3, 20), time(0, 3, 30)]
+    assert list(NcrontabSchedule("0 0 0 30 2 *").occurrences(BASE)) == []
 
 
 def test_occurrences_within_a_minute_decides_the_monitor_default():
