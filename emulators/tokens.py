@@ -23,6 +23,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 TOKEN_LIFETIME_SECONDS = 3600  # Entra's default lifetime is 60-90 min; MSAL treats < 5 min left as expired.
+# Reasons of `InvalidAccessToken` that resources translate into their own wording (Key Vault's AKV1xxxx texts).
+UNKNOWN_KEY = "token signed by an unknown key"
+WRONG_AUDIENCE = "token audience is not this resource"
+WRONG_TENANT = "token tenant is not this resource's tenant"
+ISSUER_NOT_OF_TENANT = "token issuer does not match its tenant"
 
 
 def issuer_for(tenant_id: str) -> str:
@@ -96,7 +101,7 @@ class TokenAuthority:
         except jwt.PyJWTError:
             raise InvalidAccessToken("malformed token") from None
         if header.get("kid") != self.kid:
-            raise InvalidAccessToken("token signed by an unknown key")
+            raise InvalidAccessToken(UNKNOWN_KEY)
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
@@ -108,11 +113,11 @@ class TokenAuthority:
         except jwt.ExpiredSignatureError:
             raise InvalidAccessToken("token expired") from None
         except jwt.InvalidAudienceError:
-            raise InvalidAccessToken("token audience is not this resource") from None
+            raise InvalidAccessToken(WRONG_AUDIENCE) from None
         except jwt.PyJWTError as exc:
             raise InvalidAccessToken(f"invalid token: {type(exc).__name__}") from None
         if tenant_id is not None and claims["tid"] != tenant_id:
-            raise InvalidAccessToken("token tenant is not this resource's tenant")
+            raise InvalidAccessToken(WRONG_TENANT)
         if claims["iss"] != issuer_for(claims["tid"]):
-            raise InvalidAccessToken("token issuer does not match its tenant")
+            raise InvalidAccessToken(ISSUER_NOT_OF_TENANT)
         return claims

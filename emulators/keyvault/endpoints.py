@@ -38,6 +38,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from emulators import tokens
 from emulators.entra.certificates import PEM_CONTENT_TYPE, PFX_CONTENT_TYPE, ClientCertificate
 from emulators.keyvault import rbac
 from emulators.keyvault.rbac import RoleAssignments
@@ -171,11 +172,11 @@ class KeyVaultEmulator:
             claims = jwt.decode(token, options={"verify_signature": False})
         except jwt.PyJWTError:
             claims = {}
-        if invalid.reason == "token audience is not this resource":
+        if invalid.reason == tokens.WRONG_AUDIENCE:
             return f"AKV10022: Invalid audience. Expected {KEYVAULT_RESOURCE}, found: {claims.get('aud')}."
-        if invalid.reason in ("token tenant is not this resource's tenant", "token issuer does not match its tenant"):
+        if invalid.reason in (tokens.WRONG_TENANT, tokens.ISSUER_NOT_OF_TENANT):
             return f"AKV10032: Invalid issuer. Expected one of {issuer_for(self.tenant_id)}, found {claims.get('iss')}."
-        if invalid.reason == "token signed by an unknown key":
+        if invalid.reason == tokens.UNKNOWN_KEY:
             return "AKV10046: Unable to resolve the key used for signature validation."
         return f"Invalid bearer token: {invalid.reason}."
 
