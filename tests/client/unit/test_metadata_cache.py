@@ -41,6 +41,12 @@ class HeldDiscovery:
             raise answer
         return answer
 
+    def release_once_all_arrived(self) -> None:
+        """Once the first caller is inside, give the others time to reach get(), then let the discovery answer."""
+        assert self.entered.wait(10)
+        time.sleep(ARRIVAL_SECONDS)
+        self.release.set()
+
 
 def concurrently(call: Callable[[], Any], callers: int = CALLERS, *, before_release: Callable[[], None]) -> list[Any]:
     """Run `call` in `callers` threads that start together; each result, or the exception it raised."""
@@ -68,12 +74,7 @@ def test_concurrent_callers_for_one_table_wait_for_one_discovery() -> None:
     discovery = HeldDiscovery(ACCOUNT)
     cache = MetadataCache({}, discovery)
 
-    def release_once_all_arrived() -> None:
-        assert discovery.entered.wait(10)
-        time.sleep(ARRIVAL_SECONDS)
-        discovery.release.set()
-
-    results = concurrently(lambda: cache.get("account"), before_release=release_once_all_arrived)
+    results = concurrently(lambda: cache.get("account"), before_release=discovery.release_once_all_arrived)
     print(f"\n[measure] {CALLERS} concurrent callers -> {discovery.calls} EntityDefinitions request(s)")
     assert discovery.calls == 1
     assert all(result is results[0] for result in results)
@@ -86,12 +87,7 @@ def test_a_failed_discovery_reaches_its_waiters_and_is_not_kept() -> None:
     discovery = HeldDiscovery(MetadataUnavailable("account", NOT_FOUND), ACCOUNT)
     cache = MetadataCache({}, discovery)
 
-    def release_once_all_arrived() -> None:
-        assert discovery.entered.wait(10)
-        time.sleep(ARRIVAL_SECONDS)
-        discovery.release.set()
-
-    results = concurrently(lambda: cache.get("account"), before_release=release_once_all_arrived)
+    results = concurrently(lambda: cache.get("account"), before_release=discovery.release_once_all_arrived)
     assert discovery.calls == 1
     assert all(isinstance(result, MetadataUnavailable) and result.error == NOT_FOUND for result in results)
     assert cache.get("account").entity_set == "accounts"  # the next caller asks again
