@@ -15,7 +15,6 @@ import base64
 import binascii
 import datetime as dt
 import threading
-from dataclasses import dataclass
 from typing import Any
 
 import jwt
@@ -46,12 +45,6 @@ class ReplayCache:
                 return False
             self._seen[(client_id, jti)] = expires
             return True
-
-
-@dataclass(frozen=True)
-class AcceptedAssertion:
-    key: KeyCredential
-    sent_chain: bool
 
 
 def _b64url_decode(value: str) -> bytes:
@@ -136,7 +129,7 @@ def verify_client_assertion(
     accepted_audiences: set[str],
     replay_cache: ReplayCache,
     now: dt.datetime,
-) -> AcceptedAssertion:
+) -> KeyCredential:
     """The registered key that signed a valid assertion; raises `EntraError` as Entra ID would answer."""
     header = _unverified_header(assertion)
     key = _find_key(app, header)
@@ -157,4 +150,4 @@ def verify_client_assertion(
         raise errors.assertion_malformed("the 'jti' claim is missing")
     if not replay_cache.first_use(app.client_id, jti, float(claims["exp"]), now.timestamp()):
         raise errors.assertion_replayed()
-    return AcceptedAssertion(key=key, sent_chain="x5c" in header)
+    return key
