@@ -95,6 +95,7 @@ class Demo:
         self.host: LocalFunctionsHost | None = None
         self.admin: DataverseAdmin | None = None
         self.started = time.perf_counter()
+        self.sync_started: float | None = None  # set when the runner starts; progress lines show time since
         self.sent = Sent()
         self.schema = Schema.load()
 
@@ -115,12 +116,12 @@ class Demo:
         sample = load_sample()
         self._send_invalid(sample, catalog, adapters)
         waiting = [self._send_parents(route, sample, catalog, adapters) for route in scenario.ROUTES]
-        sync_started = time.perf_counter()
+        sync_started = self.sync_started = time.perf_counter()
         self.host = LocalFunctionsHost(
             app="function_app:app", root=ROOT, settings_overrides=overrides, settings_file=SAMPLE_SETTINGS
         ).start()
         self.say("local Functions runner started: sync_records, triage_poison, drain_bulk, health_check")
-        episode = self._drain(adapters, catalog, waiting, sync_started)
+        episode = self._drain(adapters, catalog, waiting)
         self.host.stop()
         sync_seconds = time.perf_counter() - sync_started
         stats = self.host.stats
@@ -211,14 +212,11 @@ class Demo:
 
     # --- running ---------------------------------------------------------------------------------------------
 
-    def _drain(
-        self, adapters: QueueAdapters, catalog: Catalog, waiting: list[Waiting], started: float
-    ) -> EpisodeReport:
+    def _drain(self, adapters: QueueAdapters, catalog: Catalog, waiting: list[Waiting]) -> EpisodeReport:
         """Run until nothing waits and the queues are empty and idle; send held-back records, inject the episode
         and print progress on the way."""
         assert self.host is not None
         episode = EpisodeReport(scenario.EPISODE_ENVIRONMENT, scenario.episode_faults())
-        self.sync_started = started
         deadline = time.monotonic() + self.timeout
         next_progress = time.monotonic() + PROGRESS_EVERY_SECONDS
         while True:
@@ -275,11 +273,10 @@ class Demo:
         return self.admin.counts(environment)
 
     def _elapsed(self) -> float:
-        started = getattr(self, "sync_started", None)
-        return time.perf_counter() - started if started is not None else 0.0
+        return time.perf_counter() - self.sync_started if self.sync_started is not None else 0.0
 
     def _clock(self) -> str:
-        return f"t={self._elapsed():5.1f}s  " if hasattr(self, "sync_started") else ""
+        return f"t={self._elapsed():5.1f}s  " if self.sync_started is not None else ""
 
     def _progress(self, adapters: QueueAdapters, counts: dict[str, dict[str, int]]) -> str:
         rows = " · ".join(f"{environment} {sum(c.values()):,} rows" for environment, c in counts.items())
