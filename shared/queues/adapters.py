@@ -20,7 +20,10 @@ from shared.queues.deadletter_store import DeadLetterStore
 from shared.queues.names import BULK_QUEUE
 from shared.sync.ports import IncomingMessage
 
-MAX_VISIBILITY_TIMEOUT_SECONDS = 7 * 24 * 3600  # Put/Update Message: visibilitytimeout at most 7 days
+# Put Message: visibilitytimeout "cannot be larger than 7 days" and "should be set to a value smaller than the
+# time-to-live value" (7 days by default), so a delay keeps a minute's margin below it.
+# https://learn.microsoft.com/rest/api/storageservices/put-message
+MAX_VISIBILITY_TIMEOUT_SECONDS = 7 * 24 * 3600
 
 
 class QueueClients:
