@@ -65,9 +65,6 @@ class Problem:
     path: str = ""
     details: tuple[str, ...] = field(default=())  # further problems of the same record, "path: message"
 
-    def describe(self) -> str:
-        return f"{self.path}: {self.message}" if self.path else self.message
-
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _MAX_NAME_IN_PATH = 40
