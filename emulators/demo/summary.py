@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,10 +49,6 @@ class EpisodeReport:
                   for f in self.faults if f["kind"] != "429"]  # fmt: skip
         return f"{', '.join(throttles)}, then {', '.join(others)} (Retry-After 1 s)"
 
-    @property
-    def scripted_429s(self) -> int:
-        return sum(int(f["count"]) for f in self.faults if f["kind"] == "429")
-
 
 @dataclass
 class DemoReport:
@@ -70,7 +66,6 @@ class DemoReport:
     sync_seconds: float
     total_seconds: float
     log_path: Path
-    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -259,7 +254,6 @@ def _settings(report: DemoReport) -> str:
             f"{example.get('request_id')}; follow one: jq -c 'select(.ref == \"{example.get('ref')}\")' "
             f"{report.log_path}"
         )
-    lines.extend(f"Note: {note}" for note in report.notes)
     return "\n".join(lines)
 
 
