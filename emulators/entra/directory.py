@@ -217,18 +217,9 @@ class Directory:
         with self._lock:
             return self._service_principals.get((client_id.lower(), tenant_id.lower()))
 
-    def managed_identity(
-        self, *, client_id: str | None = None, object_id: str | None = None, resource_id: str | None = None
-    ) -> ManagedIdentity | None:
+    def managed_identity(self, client_id: str) -> ManagedIdentity | None:
         with self._lock:
-            for identity in self._managed_identities.values():
-                if (
-                    (client_id and identity.client_id == client_id.lower())
-                    or (object_id and identity.object_id == object_id.lower())
-                    or (resource_id and identity.resource_id.lower() == resource_id.lower())
-                ):
-                    return identity
-        return None
+            return self._managed_identities.get(client_id.lower())
 
     def resource_known(self, resource: str) -> bool:
         """Whether a token may be issued for `resource` (an https URI, or an app id / api:// URI)."""
