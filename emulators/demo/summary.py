@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from emulators.demo import scenario
-from emulators.demo.expectations import ExpectedRow, RowId, RowOutcome
+from emulators.demo.expectations import ExpectedRow, RowId, landed_counts
 from emulators.demo.verify import Verdict
 from shared.sync.deadletter import DeadLetter
 
@@ -131,11 +131,9 @@ def render(report: DemoReport) -> str:
 
 def _written(report: DemoReport) -> str:
     sent: Counter[tuple[str, str]] = Counter()
-    expected: Counter[tuple[str, str]] = Counter()
     for row in report.expected.values():
         sent[(row.environment, row.table)] += row.records
-        if row.outcome is RowOutcome.LANDED:
-            expected[(row.environment, row.table)] += 1
+    expected = landed_counts(report.expected.values())
     queue_of = {route.environment: route.queue for route in report.routes}
     lines = [
         "Written to Dataverse (read back from the emulator, compared with what the sample data must become)",
