@@ -79,6 +79,14 @@ class DemoReport:
     def dead_lettered(self) -> int:
         return len(self.verdict.data_dead_letters) + len(self.verdict.message_dead_letters)
 
+    @property
+    def throttled_responses(self) -> int:
+        return sum(throttled(c) for c in self.counters.values())
+
+    @property
+    def faults_survived(self) -> int:
+        return sum(non_throttle_faults(c) for c in self.counters.values())
+
     def figures(self) -> dict[str, Any]:
         """The headline numbers as JSON (`--json`)."""
         return {
@@ -88,8 +96,8 @@ class DemoReport:
             "rows_written": self.rows_written,
             "dead_lettered": self.dead_lettered,
             "http_requests": sum(requests_sent(c) for c in self.counters.values()),
-            "throttled_responses": sum(throttled(c) for c in self.counters.values()),
-            "faults_survived": sum(non_throttle_faults(c) for c in self.counters.values()),
+            "throttled_responses": self.throttled_responses,
+            "faults_survived": self.faults_survived,
             "sync_seconds": round(self.sync_seconds, 2),
             "rows_per_s": round(self.rows_written / self.sync_seconds, 1) if self.sync_seconds else None,
             "problems": len(self.verdict.problems),
@@ -219,11 +227,9 @@ def _traffic(report: DemoReport) -> str:
     lines.append(f"  service-protection limit on {episode.limited_environment} {limited}: "
                  f"{scenario.LIMITED_CONCURRENCY} concurrent requests (normally {episode.normal_concurrency}), "
                  f"enforced by the emulator's own limiter")  # fmt: skip
-    total_429 = sum(throttled(c) for c in report.counters.values())
-    total_faults = sum(non_throttle_faults(c) for c in report.counters.values())
     outcome = "survived" if report.ok else "answered"
-    lines.append(f"  {total_429} x 429 and {total_faults} outage faults {outcome}: retried after Retry-After or "
-                 f"with back-off, nothing lost")  # fmt: skip
+    lines.append(f"  {report.throttled_responses} x 429 and {report.faults_survived} outage faults {outcome}: "
+                 f"retried after Retry-After or with back-off, nothing lost")  # fmt: skip
     return "\n".join(lines)
 
 
