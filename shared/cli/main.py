@@ -18,7 +18,7 @@ from typing import Any, TextIO
 
 from shared.config.settings import ConfigError, EnvironmentConfig, Settings
 from shared.queues.adapters import QueueAdapters
-from shared.queues.deadletter_store import AnyOf, EntryFilter, FilterKeys, Selection, StoredEntry
+from shared.queues.deadletter_store import FILTER_KEYS, AnyOf, EntryFilter, Selection, StoredEntry
 from shared.queues.names import BULK_QUEUE, RECORDS_QUEUE
 from shared.queues.producer import (
     InvalidRecords,
@@ -113,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     deadletter = commands.add_parser("deadletter", help="inspect, replay or purge dead-letter entries")
     actions = deadletter.add_subparsers(dest="action", required=True)
-    filter_help = f"key=value, repeatable, all must match; keys: {', '.join(FilterKeys)}"
+    filter_help = f"key=value, repeatable, all must match; keys: {', '.join(FILTER_KEYS)}"
     listing = actions.add_parser("list", help="list entries (newest last)")
     listing.add_argument("--filter", action="append", default=[], help=filter_help)
     listing.add_argument("--limit", type=int, default=None)

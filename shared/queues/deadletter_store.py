@@ -51,9 +51,6 @@ class StoredEntry:
         return self.entry.id if self.entry is not None else self.message_id
 
 
-FilterKeys = ("id", "kind", "code", "environment", "table", "operation", "queue", "message", "ref", "since")
-
-
 @dataclass(frozen=True)
 class EntryFilter:
     """All given conditions must hold. `id` matches the entry id or the queue message id; `message` the source
@@ -79,8 +76,8 @@ class EntryFilter:
             key = key.strip()
             if not sep or not value.strip():
                 raise ValueError(f"filter {condition!r}: expected key=value")
-            if key not in FilterKeys:
-                raise ValueError(f"filter {condition!r}: unknown key {key!r} (use one of {', '.join(FilterKeys)})")
+            if key not in FILTER_KEYS:
+                raise ValueError(f"filter {condition!r}: unknown key {key!r} (use one of {', '.join(FILTER_KEYS)})")
             values[key] = value.strip()
         return cls(**values)
 
@@ -109,6 +106,10 @@ class EntryFilter:
             if wanted is not None and wanted != value:
                 return False
         return self.since is None or entry.dead_lettered_at >= self.since
+
+
+FILTER_KEYS = tuple(f.name for f in fields(EntryFilter))
+"""The keys of `--filter key=value`: EntryFilter's conditions."""
 
 
 class Selection(Protocol):
