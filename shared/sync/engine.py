@@ -165,15 +165,14 @@ class SyncEngine:
     ) -> None:
         if result.outcome is Outcome.WRITTEN:
             unit.tally.written += 1
-            if log.isEnabledFor(logging.DEBUG):
-                event(
-                    log,
-                    logging.DEBUG,
-                    "record.written",
-                    message_id=unit.message.id,
-                    ref=record.ref,
-                    request_id=result.request_id,
-                )
+            event(
+                log,
+                logging.DEBUG,
+                "record.written",
+                message_id=unit.message.id,
+                ref=record.ref,
+                request_id=result.request_id,
+            )
         elif result.outcome is Outcome.PERMANENT:
             reason = Reason(ReasonKind.REJECTED, Code.DATAVERSE_REJECTED.value, _dataverse_text(result))
             self._dead_letter_record(unit, record, reason, result, superseded)
