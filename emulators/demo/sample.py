@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from shared.cli.record_files import FileProblem, RecordDefaults, read_records
+from shared.queues.clients import decode_content
+from shared.queues.names import RECORDS_QUEUE
 from shared.sync.catalog import Catalog
 from shared.sync.clock import SystemClock
 from shared.sync.engine import SyncEngine
@@ -31,7 +33,6 @@ SAMPLE_DIR = Path(__file__).resolve().parents[2] / "sample_data"
 ACCOUNTS_FILE = "accounts.csv"
 CONTACTS_FILE = "contacts.jsonl"
 INVALID_FILE = "invalid_messages.jsonl"
-NOT_BASE64 = "not base64 (host.json messageEncoding=base64)"
 
 
 @dataclass(frozen=True)
@@ -120,13 +121,12 @@ def expect_invalid_message(message: InvalidMessage, catalog: Catalog) -> Expecte
             policy=SyncPolicy(),
         )
     )
-    body = message.body.encode("utf-8")
+    # A raw message (sent without base64) meets the app's own decoding; the others arrive as their body.
+    body, encoding_error = decode_content(message.body) if message.raw else (message.body.encode("utf-8"), None)
     sync_log = logging.getLogger(LOGGER_NAME)
     was_disabled, sync_log.disabled = sync_log.disabled, True
     try:
-        handler.handle(
-            IncomingMessage("expected", body, 1, "dvsync-records", encoding_error=NOT_BASE64 if message.raw else None)
-        )
+        handler.handle(IncomingMessage("expected", body, 1, RECORDS_QUEUE, encoding_error=encoding_error))
     finally:
         sync_log.disabled = was_disabled
     return ExpectedMessage(message.name, entries.codes, writer.written)
