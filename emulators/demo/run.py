@@ -12,10 +12,9 @@
 Everything the run logs goes to `.local-cloud/demo/demo.log` (JSON lines, logfile.py). The cloud, Azurite and the
 runner are stopped on success, failure, Ctrl+C and SIGTERM.
 
-Found while building this: a message that is not base64 on the records queue is moved by the host, undecoded,
-to dvsync-records-poison, whose trigger cannot decode it either, and which has no poison queue of its own: it
-stays there, re-appearing every 10 minutes, until it expires (7 days). The demo sends that sample message to the
-bulk queue instead, where the bulk drain dead-letters it as `queue_encoding`.
+The sample message that is not base64 goes to the bulk queue, where the bulk drain dead-letters it as
+`queue_encoding`. The records trigger does the same (host.json messageEncoding is `none` and the app undoes the
+base64 itself, shared/queues/triggers.py); tests/e2e/test_bad_input.py shows that path.
 """
 
 from __future__ import annotations

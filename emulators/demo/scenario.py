@@ -6,10 +6,9 @@
   its accounts have landed, as an initial load of parents and children is done. (Sent together, contacts race
   their accounts through the parallel queue trigger; the dependency retries sort that out, but the demo's
   shortened retry delay would then make the outcome depend on the machine's speed.)
-- Raw invalid messages go to the records queue, except the one that is not base64: the host would move that one,
-  undecoded, to dvsync-records-poison, where no function can read it (see the module docstring of
-  emulators/demo/run.py); the bulk drain reads its queue itself and dead-letters such a message as
-  `queue_encoding`.
+- Raw invalid messages go to the records queue, except the one that is not base64, which goes to the bulk queue:
+  the bulk drain dead-letters it as `queue_encoding`, as the records trigger would (the app undoes the queue's
+  base64 itself; see the module docstring of emulators/demo/run.py).
 - A throttling episode once contoso's first rows have landed: on contoso, scripted 429s with each
   service-protection code on its bulk requests, then a short outage (503s and a connection reset); on fabrikam,
   for a few seconds, the emulator's real limiter with a concurrency limit of 2 (Dataverse's is 52), so those 429s
