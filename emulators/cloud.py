@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import importlib
 import json
 import logging
 import signal
@@ -30,11 +29,12 @@ import time
 import urllib.parse
 import uuid
 from pathlib import Path
-from types import FrameType, ModuleType
+from types import FrameType
 from typing import Any
 
 from emulators import seed
 from emulators.azurite import DEVELOPMENT_STORAGE_QUEUE_PORT, Azurite
+from emulators.dataverse import DataverseEmulator, add_demo_orgs
 from emulators.entra import (
     ClientCertificate,
     Directory,
@@ -48,8 +48,6 @@ from emulators.keyvault import KEYVAULT_RESOURCE, KeyVaultEmulator
 from emulators.servers import ServerGroup
 from emulators.tls import LocalCA
 from emulators.tokens import TokenAuthority
-
-log = logging.getLogger("emulators.cloud")
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_SETTINGS = ROOT / "local.settings.sample.json"
@@ -89,15 +87,6 @@ def sample_ports() -> dict[str, int]:
     return ports
 
 
-def _dataverse_module() -> ModuleType | None:
-    """emulators.dataverse if it offers `DataverseEmulator` and `add_demo_orgs`, else None (no orgs started)."""
-    try:
-        module = importlib.import_module("emulators.dataverse")
-    except ImportError:
-        return None
-    return module if hasattr(module, "DataverseEmulator") and hasattr(module, "add_demo_orgs") else None
-
-
 class LocalCloud:
     """See the module docstring. Attributes are set by `start()`."""
 
@@ -118,7 +107,7 @@ class LocalCloud:
         self.identity_header = identity_header or uuid.uuid4().hex
         self.startup_seconds = 0.0
         self.azurite: Azurite | None = None
-        self.dataverse: Any = None  # emulators.dataverse.DataverseEmulator once that module exists
+        self._dataverse: DataverseEmulator | None = None
         self.org_urls: dict[str, str] = {}
         self.dataverse_admin_url: str | None = None
         self._group: ServerGroup | None = None
@@ -181,6 +170,13 @@ class LocalCloud:
         if retire_previous:
             self.directory.remove_certificate(seed.DATAVERSE_APP_CLIENT_ID, previous.thumbprint_hex)
         return self.app_certificate
+
+    @property
+    def dataverse(self) -> DataverseEmulator:
+        """The in-process handle of the Dataverse orgs (rows, counters, faults, limits)."""
+        if self._dataverse is None:
+            raise RuntimeError("this local cloud was started without the Dataverse emulator")
+        return self._dataverse
 
     # --- what the app needs --------------------------------------------------------------------------------------
 
@@ -335,20 +331,17 @@ class LocalCloud:
 
     def _host_dataverse(self) -> None:
         """The Dataverse orgs of seed.ORGS with the demo application user (emulators.dataverse.demo), each on its own
-        origin, plus the emulator's admin API. Skipped, with a warning, if that package is not importable."""
-        module = _dataverse_module() if self.with_dataverse else None
-        if module is None:
-            if self.with_dataverse:
-                log.warning("emulators.dataverse is not available: no Dataverse orgs are started")
+        origin, plus the emulator's admin API."""
+        if not self.with_dataverse:
             return
-        self.dataverse = module.DataverseEmulator(self.authority, authority_host=self.entra_url)
-        module.add_demo_orgs(self.dataverse)
+        dataverse = self._dataverse = DataverseEmulator(self.authority, authority_host=self.entra_url)
+        add_demo_orgs(dataverse)
         for name in seed.ORGS:
-            url = self._add_server(f"dataverse-{name}", self.dataverse.org_app(name))
-            self.dataverse.set_org_url(name, url)
+            url = self._add_server(f"dataverse-{name}", dataverse.org_app(name))
+            dataverse.set_org_url(name, url)
             self.directory.add_resource(url)
             self.org_urls[name] = url
-        self.dataverse_admin_url = self._add_server("dataverse-admin", self.dataverse.admin_app())
+        self.dataverse_admin_url = self._add_server("dataverse-admin", dataverse.admin_app())
 
     def _environments(self) -> dict[str, Any]:
         """DATAVERSE_ENVIRONMENTS for every seeded org, with the sample's table configuration."""

@@ -32,7 +32,7 @@ from tests.emulators.identity import helpers
 
 @pytest.fixture(scope="module")
 def full_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
-    """Everything: Entra ID, managed identity, Key Vault, Azurite, and the Dataverse orgs when that emulator exists."""
+    """Everything: Entra ID, managed identity, Key Vault, Azurite and the Dataverse orgs."""
     with LocalCloud(Path(tmp_path_factory.mktemp("full-cloud"))) as running:
         yield running
 
@@ -60,8 +60,7 @@ def test_app_settings_pass_the_apps_validation(full_cloud: LocalCloud) -> None:
     assert settings.certificate_name == seed.CERTIFICATE_NAME
     assert {name: env.tenant_id for name, env in settings.environments.items()} == seed.ORGS
     assert settings.queue_connection.connection_string == full_cloud.azurite_connection_string
-    if full_cloud.org_urls:
-        assert {name: env.url for name, env in settings.environments.items()} == full_cloud.org_urls
+    assert {name: env.url for name, env in settings.environments.items()} == full_cloud.org_urls
 
 
 def test_app_settings_layered_over_the_sample_pass_too(full_cloud: LocalCloud) -> None:
@@ -141,8 +140,6 @@ def test_command_line_runs_until_sigterm(tmp_path: Path) -> None:
 
 def test_s2s_chain_end_to_end(full_cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch) -> None:
     """Managed identity -> Key Vault certificate -> a token per customer tenant -> WhoAmI in that tenant's org."""
-    if not full_cloud.org_urls:
-        pytest.skip("emulators.dataverse is not available")
     monkeypatch.setenv("IDENTITY_ENDPOINT", full_cloud.identity_endpoint)
     monkeypatch.setenv("IDENTITY_HEADER", full_cloud.identity_header)
     http_challenge_cache.clear()
