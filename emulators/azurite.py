@@ -21,13 +21,6 @@ DEVELOPMENT_STORAGE_QUEUE_PORT = 10001  # UseDevelopmentStorage=true -> http://1
 ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
 
-def connection_string(port: int) -> str:
-    return (
-        f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
-        f"QueueEndpoint=http://127.0.0.1:{port}/{ACCOUNT};"
-    )
-
-
 @dataclass
 class Azurite:
     """`preferred_port`: used when free (10001 is what `UseDevelopmentStorage=true` means), else a free one."""
@@ -37,8 +30,13 @@ class Azurite:
     _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
+    def queue_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/{ACCOUNT}"
+
+    @property
     def connection_string(self) -> str:
-        return connection_string(self.port)
+        account = f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY}"
+        return f"{account};QueueEndpoint={self.queue_url};"
 
     def start(self, timeout: float = 20.0) -> Azurite:
         if not AZURITE_QUEUE.exists():

@@ -250,7 +250,7 @@ class LocalCloud:
 
     @property
     def azurite_queue_url(self) -> str | None:
-        return f"http://127.0.0.1:{self.azurite.port}/devstoreaccount1" if self.azurite else None
+        return self.azurite.queue_url if self.azurite else None
 
     # --- building blocks ------------------------------------------------------------------------------------------
 
