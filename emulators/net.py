@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Callable
 
 
 def bind_loopback_socket(port: int = 0) -> socket.socket:
@@ -41,15 +42,16 @@ def port_is_free(port: int) -> bool:
         return True
 
 
-def wait_for_port(port: int, timeout: float, is_alive: object = None) -> None:
-    """Block until 127.0.0.1:port accepts a connection, or raise TimeoutError."""
+def wait_for_port(port: int, timeout: float, is_alive: Callable[[], bool] | None = None) -> None:
+    """Block until 127.0.0.1:port accepts a connection; TimeoutError after `timeout`, RuntimeError as soon as
+    `is_alive()` says the process meant to listen has exited."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                 return
         except OSError:
-            if callable(is_alive) and not is_alive():
+            if is_alive is not None and not is_alive():
                 raise RuntimeError(f"process meant to listen on port {port} exited") from None
             if time.monotonic() > deadline:
                 raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout:.1f}s") from None
