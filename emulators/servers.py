@@ -43,11 +43,11 @@ class ServerGroup:
     _loop: asyncio.AbstractEventLoop | None = None
 
     def add(self, name: str, app: ASGIApp, *, tls: bool = True, port: int = 0) -> str:
-        """Host `app` on `port` if given and free, else on a fresh port; returns its base URL (https unless
-        tls=False)."""
+        """Host `app` on `port` if given and free, else on a fresh port; returns its base URL (https when `tls` and
+        the group has a CA, else http)."""
         sock = _bind_preferred(port)
         port = sock.getsockname()[1]
-        use_tls = tls and self.ca is not None
+        ca = self.ca if tls else None
         config = uvicorn.Config(
             app,
             log_level="warning",
@@ -62,10 +62,10 @@ class ServerGroup:
             limit_concurrency=None,
             backlog=2048,
             timeout_graceful_shutdown=2,
-            ssl_certfile=str(self.ca.server_cert) if use_tls and self.ca else None,
-            ssl_keyfile=str(self.ca.server_key) if use_tls and self.ca else None,
+            ssl_certfile=str(ca.server_cert) if ca else None,
+            ssl_keyfile=str(ca.server_key) if ca else None,
         )
-        scheme = "https" if use_tls else "http"
+        scheme = "https" if ca else "http"
         hosted = _Hosted(name, uvicorn.Server(config), sock, f"{scheme}://127.0.0.1:{port}")
         self._hosted.append(hosted)
         return hosted.url
