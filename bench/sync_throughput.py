@@ -34,7 +34,8 @@ from bench.workload import accounts
 from emulators.cloud import SAMPLE_SETTINGS, sample_values
 from emulators.dataverse.admin_client import DataverseAdmin
 from emulators.demo.logfile import log_to_file
-from emulators.runner import LocalFunctionsHost
+from emulators.runner import LocalFunctionsHost, RunnerConfigError
+from emulators.runner.app_settings import parse_overrides
 from shared import bootstrap
 from shared.config.settings import Settings
 from shared.dataverse.environments import DataverseEnvironments
@@ -184,6 +185,7 @@ def figures(
     sync: SyncResult,
     baseline: BaselineResult,
     *,
+    tuning: dict[str, str],
     messages: int,
     enqueue_seconds: float,
     queues: dict[str, int],
@@ -209,7 +211,7 @@ def figures(
         "peak_rss_mb": round(sync.peak_rss_mb, 1),
         "process_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "queue": QUEUES[args.queue],
-        "settings": setting_overrides(args.setting),
+        "settings": tuning,
         "messages": messages,
         "enqueue_seconds": round(enqueue_seconds, 2),
         "bulk_requests": bulk_requests,
@@ -250,18 +252,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def setting_overrides(pairs: list[str]) -> dict[str, str]:
-    overrides = {}
-    for pair in pairs:
-        name, separator, value = pair.partition("=")
-        if not separator or not name:
-            raise SystemExit(f"--setting expects NAME=VALUE, got {pair!r}")
-        overrides[name] = value
-    return overrides
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    try:
+        tuning = parse_overrides(args.setting)  # before anything starts
+    except RunnerConfigError as exc:
+        raise SystemExit(str(exc)) from None
     log_to_file(args.state_dir / "bench.log", detailed=False)
     logging.getLogger("emulators.runner").setLevel(logging.WARNING)  # two lines per invocation otherwise
     say(f"bench: {args.records:,} records through {QUEUES[args.queue]} into {args.environment}; baseline "
@@ -270,8 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         assert cloud.admin is not None
         limits, latency = cloud.admin.limits(args.environment), cloud.admin.latency(args.environment)
         say(f"local cloud up in {cloud.startup_seconds:.1f} s (child process); limits {limits}; latency {latency}")
-        overrides = {**cloud.app_settings, **(BULK_SETTINGS if args.queue == "bulk" else {})}
-        overrides.update(setting_overrides(args.setting))
+        overrides = {**cloud.app_settings, **(BULK_SETTINGS if args.queue == "bulk" else {}), **tuning}
         settings = Settings.from_environ({**sample_values(), **overrides})
         records = accounts(args.records, prefix="BENCH")
         messages, enqueue_seconds = enqueue(settings, records, environment=args.environment, queue=QUEUES[args.queue])
@@ -281,7 +276,16 @@ def main(argv: list[str] | None = None) -> int:
         say(f"synced {args.records:,} records in {sync.seconds:.1f} s = {args.records / sync.seconds:,.0f} records/s")
         baseline = run_baseline(args, cloud, settings)
         queues = leftovers(settings)
-        result = figures(args, cloud, sync, baseline, messages=messages, enqueue_seconds=enqueue_seconds, queues=queues)
+        result = figures(
+            args,
+            cloud,
+            sync,
+            baseline,
+            tuning=tuning,
+            messages=messages,
+            enqueue_seconds=enqueue_seconds,
+            queues=queues,
+        )
     print(json.dumps(result), flush=True)
     return 0
 

@@ -20,6 +20,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+from emulators.runner.app_settings import parse_overrides
 from emulators.runner.errors import RunnerConfigError
 from emulators.runner.host import LocalFunctionsHost
 
@@ -48,16 +49,6 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _overrides(pairs: list[str]) -> dict[str, str]:
-    overrides: dict[str, str] = {}
-    for pair in pairs:
-        name, separator, value = pair.partition("=")
-        if not separator or not name:
-            raise RunnerConfigError(f"--setting expects NAME=VALUE, got {pair.split('=')[0]!r}...")
-        overrides[name] = value
-    return overrides
-
-
 def _install_signal_handlers() -> None:
     def first(signum: int, _frame: FrameType | None) -> None:
         signal.signal(signal.SIGINT, second)
@@ -80,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         host = LocalFunctionsHost(
             app=args.app,
             root=args.root,
-            settings_overrides=_overrides(args.setting),
+            settings_overrides=parse_overrides(args.setting),
             host_json=args.host_json,
             settings_file=args.settings,
             state_dir=args.state_dir,

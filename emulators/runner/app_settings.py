@@ -20,7 +20,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -114,6 +114,17 @@ class AppliedEnvironment:
             else:
                 os.environ[name] = value
         self._previous.clear()
+
+
+def parse_overrides(pairs: Iterable[str]) -> dict[str, str]:
+    """App settings given on a command line as `NAME=VALUE` (`--setting`); an error names the pair, not its value."""
+    overrides: dict[str, str] = {}
+    for pair in pairs:
+        name, separator, value = pair.partition("=")
+        if not separator or not name:
+            raise RunnerConfigError(f"--setting expects NAME=VALUE, got {pair.split('=')[0]!r}...")
+        overrides[name] = value
+    return overrides
 
 
 def setting(name: str, env: Mapping[str, str] | None = None) -> str | None:

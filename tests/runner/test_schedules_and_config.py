@@ -9,7 +9,13 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
-from emulators.runner.app_settings import AppliedEnvironment, LocalSettings, connection_string, resolve_expressions
+from emulators.runner.app_settings import (
+    AppliedEnvironment,
+    LocalSettings,
+    connection_string,
+    parse_overrides,
+    resolve_expressions,
+)
 from emulators.runner.backoff import RandomizedExponentialBackoff
 from emulators.runner.errors import RunnerConfigError
 from emulators.runner.host_config import HostConfig, QueuesOptions
@@ -164,6 +170,14 @@ def test_file_values_do_not_replace_the_environment(monkeypatch):
     environment.apply(LocalSettings(values={"RUNNER_T_EXISTING": "file"}), {})
     assert os.environ["RUNNER_T_EXISTING"] == "from-environment"
     environment.restore()
+
+
+def test_command_line_setting_pairs_split_at_the_first_equals_sign_and_errors_hide_the_value():
+    assert parse_overrides(["A=1", "CONN=Key=k;Name=x", "EMPTY="]) == {"A": "1", "CONN": "Key=k;Name=x", "EMPTY": ""}
+    for bad in ("NO_EQUALS_SIGN", "=s3cr3t"):
+        with pytest.raises(RunnerConfigError, match="--setting expects NAME=VALUE") as refused:
+            parse_overrides([bad])
+        assert "s3cr3t" not in str(refused.value)
 
 
 def test_binding_expressions_resolve_from_settings():
