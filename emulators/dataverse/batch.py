@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Callable, Mapping
@@ -252,8 +253,6 @@ class BatchRunner:
 
 def _substitute_references(body: str, content_ids: Mapping[str, str]) -> str:
     """Replace `"$n"` values (binds, @odata.id) with the entity they name; bodies are JSON."""
-    import json  # noqa: PLC0415 - only needed for change sets with references
-
     try:
         document = json.loads(body)
     except ValueError:
