@@ -150,9 +150,9 @@ class DeadLetter:
     @classmethod
     def from_json(cls, value: Mapping[str, Any]) -> DeadLetter:
         """Read an entry (leniently: tooling must be able to show an entry even if it is odd)."""
-        reason = value.get("reason") or {}
-        source = value.get("source") or {}
-        dataverse = value.get("dataverse")
+        reason = _object(value.get("reason")) or {}
+        source = _object(value.get("source")) or {}
+        dataverse = _object(value.get("dataverse"))
         return cls(
             id=str(value.get("id", "")),
             dead_lettered_at=str(value.get("dead_lettered_at", "")),
@@ -161,7 +161,7 @@ class DeadLetter:
                 code=str(reason.get("code", "")),
                 message=str(reason.get("message", "")),
                 path=str(reason.get("path") or ""),
-                details=tuple(str(d) for d in reason.get("details") or ()),
+                details=_texts(reason.get("details")),
             ),
             source=Source(
                 queue=str(source.get("queue", "")),
@@ -174,19 +174,19 @@ class DeadLetter:
             operation=value.get("operation"),
             ref=value.get("ref"),
             source_id=value.get("source_id"),
-            record=value.get("record") if isinstance(value.get("record"), dict) else None,
+            record=_object(value.get("record")),
             raw_message=value.get("raw_message"),
-            truncated=value.get("truncated"),
+            truncated=_object(value.get("truncated")),
             dataverse=DataverseError(
                 dataverse.get("status"), dataverse.get("code"), dataverse.get("message"), dataverse.get("request_id")
             )
-            if isinstance(dataverse, dict)
+            if dataverse is not None
             else None,
-            attempts=int(value.get("attempts") or 0),
+            attempts=_count(value.get("attempts")),
             first_failure_at=value.get("first_failure_at"),
             last_failure_at=value.get("last_failure_at"),
-            delivery=value.get("delivery") if isinstance(value.get("delivery"), dict) else None,
-            superseded_refs=tuple(value.get("superseded_refs") or ()),
+            delivery=_object(value.get("delivery")),
+            superseded_refs=_texts(value.get("superseded_refs")),
         )
 
     @property
@@ -371,6 +371,26 @@ def _json_text(raw: JsonValue) -> str:
 
 def _compact(value: dict[str, JsonValue]) -> dict[str, JsonValue]:
     return {k: v for k, v in value.items() if v is not None}
+
+
+# Lenient readers for DeadLetter.from_json: a member of an unexpected type reads as absent, never raises.
+
+
+def _object(value: object) -> dict[str, Any] | None:
+    return value if isinstance(value, dict) else None
+
+
+def _texts(value: object) -> tuple[str, ...]:
+    return tuple(str(item) for item in value) if isinstance(value, list) else ()
+
+
+def _count(value: object) -> int:
+    if not isinstance(value, int | float | str):
+        return 0
+    try:
+        return int(value)
+    except (ValueError, OverflowError):  # "many", NaN, Infinity (json.loads accepts both)
+        return 0
 
 
 def _reason_kind(value: object) -> ReasonKind:

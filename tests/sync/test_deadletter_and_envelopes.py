@@ -89,3 +89,13 @@ def test_a_poison_envelope_reads_back():
     assert envelope.records == [account("A")]
     assert read_poison_envelope(json.dumps(account("A"))) is None
     assert read_poison_envelope('{"schema":"dataverse-sync/poison-v1","cause":1}') is None
+
+
+def test_an_odd_entry_is_read_leniently_so_that_tooling_can_still_show_it():
+    odd = {"schema": "dataverse-sync/deadletter-v1", "id": "e1", "reason": "not an object", "source": ["q"],
+           "attempts": "many", "superseded_refs": 5, "truncated": "yes"}  # fmt: skip
+    entry = DeadLetter.from_json(odd)
+    assert (entry.id, entry.reason.code, entry.source.queue) == ("e1", "", "")
+    assert (entry.attempts, entry.superseded_refs, entry.truncated) == (0, (), None)
+    details = DeadLetter.from_json({"reason": {"code": "c", "details": 5}, "attempts": "3"})
+    assert (details.reason.code, details.reason.details, details.attempts) == ("c", (), 3)
