@@ -34,6 +34,7 @@ from bench.workload import accounts
 from emulators.cloud import SAMPLE_SETTINGS, sample_values
 from emulators.dataverse.admin_client import DataverseAdmin
 from emulators.demo.logfile import log_to_file
+from emulators.demo.summary import requests_sent, throttled
 from emulators.runner import LocalFunctionsHost, RunnerConfigError
 from emulators.runner.app_settings import parse_overrides
 from shared import bootstrap
@@ -128,12 +129,11 @@ def _client(environment: str) -> Any:
 
 def _progress(admin: DataverseAdmin, environment: str, rows: int, total: int, elapsed: float) -> str:
     counters = admin.counters(environment)
-    responses = counters.get("responses", {})
     client = _client(environment)
     in_flight = f" · in flight {client.limiter.in_flight}/{client.limiter.limit}" if client else ""
     return (
         f"t={elapsed:6.1f}s  {rows:>7,}/{total:,} rows · {rows / elapsed:,.0f} rows/s · "
-        f"{sum(responses.values()):,} requests · 429s {responses.get('429', 0)}{in_flight}"
+        f"{requests_sent(counters):,} requests · 429s {throttled(counters)}{in_flight}"
     )
 
 
@@ -192,7 +192,7 @@ def figures(
 ) -> dict[str, Any]:
     assert cloud.admin is not None
     counters = cloud.admin.counters(args.environment)
-    responses = counters.get("responses", {})
+    limits = cloud.admin.limits(args.environment)
     bulk_requests = int(counters.get("requests", {}).get("UpsertMultiple", 0))
     records_per_request = counters.get("operations", 0) / bulk_requests if bulk_requests else 0.0
     usage = cloud.usage()
@@ -205,8 +205,8 @@ def figures(
         "baseline_seconds": round(baseline.seconds, 2),
         "baseline_records_per_s": round(baseline.records_per_s, 1),
         "speedup": round(rate / baseline.records_per_s, 1) if baseline.records_per_s else None,
-        "http_requests": sum(responses.values()) + counters.get("faults", {}).get("reset", 0),
-        "throttled_responses": int(responses.get("429", 0)),
+        "http_requests": requests_sent(counters),
+        "throttled_responses": throttled(counters),
         "dead_lettered": queues[DEAD_LETTER_QUEUE],
         "peak_rss_mb": round(sync.peak_rss_mb, 1),
         "process_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
@@ -225,9 +225,9 @@ def figures(
         "left_in_queues": {q: n for q, n in queues.items() if n and q != DEAD_LETTER_QUEUE},
         "invocations": {name: s["invocations"] for name, s in sync.function_stats.items() if s["invocations"]},
         "baseline_failures": baseline.failures,
-        "limits": cloud.admin.limits(args.environment),
+        "limits": limits,
         "modeled": modeled_capacity(
-            cloud.admin.limits(args.environment),
+            limits,
             cloud.admin.latency(args.environment),
             records_per_request=records_per_request or 1.0,
             dop=sync.dop or 1,
