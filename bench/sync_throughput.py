@@ -42,7 +42,7 @@ from shared.config.settings import Settings
 from shared.dataverse.environments import DataverseEnvironments
 from shared.queues.adapters import QueueAdapters
 from shared.queues.clients import ensure_queues
-from shared.queues.names import ALL_QUEUES, BULK_QUEUE, DEAD_LETTER_QUEUE, RECORDS_POISON_QUEUE, RECORDS_QUEUE
+from shared.queues.names import ALL_QUEUES, BULK_QUEUE, DEAD_LETTER_QUEUE, RECORDS_QUEUE
 from shared.queues.producer import RecordProducer
 from shared.sync.catalog import Catalog
 
@@ -175,8 +175,7 @@ def enqueue(settings: Settings, records: list[dict[str, Any]], *, environment: s
 
 def leftovers(settings: Settings) -> dict[str, int]:
     adapters = QueueAdapters.from_settings(settings)
-    queues = (RECORDS_QUEUE, RECORDS_POISON_QUEUE, BULK_QUEUE, DEAD_LETTER_QUEUE)
-    return {queue: adapters.depth.approximate_count(queue) for queue in queues}
+    return {queue: adapters.depth.approximate_count(queue) for queue in ALL_QUEUES}
 
 
 def figures(
