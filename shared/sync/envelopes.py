@@ -2,8 +2,8 @@
 
 Both carry each record as the producer sent it plus its `delivery` state (ref, attempt counts, first failure),
 packed into as few messages as fit the queue limit. A poison envelope (`dataverse-sync/poison-v1`) is what the
-records handler writes on the last allowed attempt instead of letting the host copy a bare body: it keeps why
-the records failed, so the triage function can decide between re-queue and dead-letter.
+records handler (and the bulk drain) writes on the last allowed attempt instead of letting the host copy a bare
+body: it keeps why the records failed, so the triage function can decide between re-queue and dead-letter.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Poison triage (queue trigger on RECORDS_POISON_QUEUE): every poisoned message ends re-queued or dead-lettered.
 
 Two kinds of message arrive here:
-- a poison envelope written by the records handler on the last allowed attempt. It carries the cause. A
-  transient cause (outage, throttling past the budget) is re-queued to the records queue after
+- a poison envelope written by the records handler or the bulk drain on the last allowed attempt. It carries
+  the cause. A transient cause (outage, throttling past the budget) is re-queued to the records queue after
   POISON_REQUEUE_DELAY_SECONDS, at most POISON_REQUEUE_LIMIT times per record (the count travels with each
   record); after that, each record is dead-lettered as `retries_exhausted` with the cause.
 - a bare body the host copied itself after maxDequeueCount failed deliveries: the function crashed, timed out,
@@ -97,7 +97,7 @@ class PoisonTriage:
         )
         return TriageReport(message.id, tally, outcome)
 
-    # --- envelopes written by the records handler -----------------------------------------------------------
+    # --- envelopes written by the records handler or the bulk drain ---------------------------------------
 
     def _triage_envelope(self, message: IncomingMessage, envelope: PoisonEnvelope, tally: Tally) -> str:
         original = _original_source(envelope.original, message)
