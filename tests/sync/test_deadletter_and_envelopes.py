@@ -60,10 +60,12 @@ def test_a_record_too_big_for_its_entry_becomes_cut_text_and_is_no_longer_replay
     fitted = fit_to_message(new_entry(reason=long_reason, source=SOURCE, now=FakeClock().now(), record=big))
     assert len(fitted.serialize().encode()) <= MAX_MESSAGE_JSON_BYTES
     assert len(fitted.reason.message) == 2000
-    if fitted.record is None:
-        assert not fitted.replayable
-        assert fitted.truncated is not None
-        assert fitted.truncated["field"] == "record"
+    assert fitted.record is None  # shortening the texts was not enough
+    assert not fitted.replayable
+    assert fitted.truncated is not None
+    assert fitted.truncated["field"] == "record"
+    assert fitted.raw_message is not None
+    assert fitted.raw_message.endswith(TRUNCATION_MARKER)
 
 
 def test_entries_that_fit_are_left_alone():
