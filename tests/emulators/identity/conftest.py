@@ -61,12 +61,5 @@ def identity_environment(cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch) -> 
 def operator_client(cloud: LocalCloud) -> Iterator[SecretClient]:
     """A SecretClient of an identity with "Key Vault Secrets Officer" (set, list, get)."""
     credential = helpers.secret_credential(cloud, seed.HOME_TENANT_ID, OPERATOR_CLIENT_ID, OPERATOR_SECRET)
-    client = SecretClient(
-        cloud.keyvault_url,
-        credential,
-        verify_challenge_resource=False,
-        connection_verify=helpers.ca(cloud),
-        retry_total=0,
-    )
-    with client:
+    with helpers.secret_client(cloud, credential) as client:
         yield client

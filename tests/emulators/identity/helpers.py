@@ -13,7 +13,9 @@ from typing import Any
 import jwt
 import msal  # type: ignore[import-untyped]
 import requests
+from azure.core.credentials import TokenCredential
 from azure.identity import CertificateCredential, ClientAssertionCredential, ClientSecretCredential
+from azure.keyvault.secrets import SecretClient
 
 from emulators.cloud import LocalCloud
 from emulators.entra import ClientCertificate
@@ -47,6 +49,18 @@ def secret_credential(cloud: LocalCloud, tenant: str, client_id: str, secret: st
 
 def assertion_credential(cloud: LocalCloud, tenant: str, client_id: str, assertion: str) -> ClientAssertionCredential:
     return ClientAssertionCredential(tenant, client_id, lambda: assertion, **_entra_options(cloud))
+
+
+def secret_client(cloud: LocalCloud, credential: TokenCredential) -> SecretClient:
+    """A SecretClient of the cloud's vault (127.0.0.1 is no vault domain, so the challenge resource is not
+    checked); no retries, so expected failures are quick."""
+    return SecretClient(
+        cloud.keyvault_url,
+        credential,
+        verify_challenge_resource=False,
+        connection_verify=ca(cloud),
+        retry_total=0,
+    )
 
 
 def client_assertion(

@@ -18,7 +18,6 @@ import requests
 from azure.core.exceptions import ClientAuthenticationError
 from azure.identity import ManagedIdentityCredential
 from azure.keyvault.secrets import SecretClient
-from azure.keyvault.secrets._shared import http_challenge_cache
 from azure.storage.queue import QueueClient
 from cryptography.hazmat.primitives.serialization import pkcs12
 
@@ -35,6 +34,16 @@ def full_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]
     """Everything: Entra ID, managed identity, Key Vault, Azurite and the Dataverse orgs."""
     with LocalCloud(Path(tmp_path_factory.mktemp("full-cloud"))) as running:
         yield running
+
+
+@pytest.fixture
+def app_vault(full_cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch) -> Iterator[SecretClient]:
+    """The Function App's view of the vault: its managed identity, found through the platform's environment."""
+    monkeypatch.setenv("IDENTITY_ENDPOINT", full_cloud.identity_endpoint)
+    monkeypatch.setenv("IDENTITY_HEADER", full_cloud.identity_header)
+    credential = ManagedIdentityCredential(client_id=seed.MANAGED_IDENTITY_CLIENT_ID)
+    with helpers.secret_client(full_cloud, credential) as vault:
+        yield vault
 
 
 def test_starts_quickly_with_everything(full_cloud: LocalCloud, capsys: pytest.CaptureFixture[str]) -> None:
@@ -138,19 +147,9 @@ def test_command_line_runs_until_sigterm(tmp_path: Path) -> None:
     assert data["endpoints"]["azurite_queue"] is None
 
 
-def test_s2s_chain_end_to_end(full_cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_s2s_chain_end_to_end(full_cloud: LocalCloud, app_vault: SecretClient) -> None:
     """Managed identity -> Key Vault certificate -> a token per customer tenant -> WhoAmI in that tenant's org."""
-    monkeypatch.setenv("IDENTITY_ENDPOINT", full_cloud.identity_endpoint)
-    monkeypatch.setenv("IDENTITY_HEADER", full_cloud.identity_header)
-    http_challenge_cache.clear()
-    vault = SecretClient(
-        full_cloud.keyvault_url,
-        ManagedIdentityCredential(client_id=seed.MANAGED_IDENTITY_CLIENT_ID),
-        verify_challenge_resource=False,
-        connection_verify=helpers.ca(full_cloud),
-    )
-    with vault:
-        pfx = base64.b64decode(vault.get_secret(seed.CERTIFICATE_NAME).value or "")
+    pfx = base64.b64decode(app_vault.get_secret(seed.CERTIFICATE_NAME).value or "")
 
     tokens = {}
     for org, tenant in seed.ORGS.items():
@@ -179,23 +178,13 @@ def test_s2s_chain_end_to_end(full_cloud: LocalCloud, monkeypatch: pytest.Monkey
     assert cross_tenant.status_code == 401, f"a token for {fabrikam} must not open {contoso}"
 
 
-def test_certificate_rotation(full_cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_certificate_rotation(full_cloud: LocalCloud, app_vault: SecretClient) -> None:
     """New version in Key Vault becomes current; once retired, the old certificate is refused (AADSTS700027)."""
-    monkeypatch.setenv("IDENTITY_ENDPOINT", full_cloud.identity_endpoint)
-    monkeypatch.setenv("IDENTITY_HEADER", full_cloud.identity_header)
-    http_challenge_cache.clear()
     previous = full_cloud.app_certificate
     current = full_cloud.rotate_app_certificate(retire_previous=True)
 
-    vault = SecretClient(
-        full_cloud.keyvault_url,
-        ManagedIdentityCredential(client_id=seed.MANAGED_IDENTITY_CLIENT_ID),
-        verify_challenge_resource=False,
-        connection_verify=helpers.ca(full_cloud),
-    )
-    with vault:
-        pfx = base64.b64decode(vault.get_secret(seed.CERTIFICATE_NAME).value or "")
-        assert len(list(vault.list_properties_of_secret_versions(seed.CERTIFICATE_NAME))) == 2
+    pfx = base64.b64decode(app_vault.get_secret(seed.CERTIFICATE_NAME).value or "")
+    assert len(list(app_vault.list_properties_of_secret_versions(seed.CERTIFICATE_NAME))) == 2
     assert pkcs12.load_key_and_certificates(pfx, None)[1] == current.certificate
 
     scope = "https://contoso.crm.dynamics.com/.default"

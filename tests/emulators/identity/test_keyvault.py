@@ -27,14 +27,7 @@ pytestmark = pytest.mark.usefixtures("identity_environment")
 
 
 def _client(cloud: LocalCloud, client_id: str) -> SecretClient:
-    credential = ManagedIdentityCredential(client_id=client_id)
-    return SecretClient(
-        cloud.keyvault_url,
-        credential,
-        verify_challenge_resource=False,
-        connection_verify=helpers.ca(cloud),
-        retry_total=0,
-    )
+    return helpers.secret_client(cloud, ManagedIdentityCredential(client_id=client_id))
 
 
 @pytest.fixture
@@ -42,6 +35,12 @@ def app_client(cloud: LocalCloud) -> Iterator[SecretClient]:
     """The Function App's view: its managed identity, which has "Key Vault Secrets User"."""
     with _client(cloud, seed.MANAGED_IDENTITY_CLIENT_ID) as client:
         yield client
+
+
+def _operator_token(cloud: LocalCloud) -> str:
+    """A vault token of the "Key Vault Secrets Officer" operator, for raw requests."""
+    credential = helpers.secret_credential(cloud, seed.HOME_TENANT_ID, OPERATOR_CLIENT_ID, OPERATOR_SECRET)
+    return credential.get_token("https://vault.azure.net/.default").token
 
 
 def _unique(prefix: str) -> str:
@@ -245,14 +244,10 @@ def test_sdk_with_token_for_another_tenant_fails_to_authenticate(cloud: LocalClo
     credential = helpers.certificate_credential(
         cloud, seed.CONTOSO_TENANT_ID, seed.DATAVERSE_APP_CLIENT_ID, certificate_data=cloud.app_certificate.pem()
     )
-    client = SecretClient(
-        cloud.keyvault_url,
-        credential,
-        verify_challenge_resource=False,
-        connection_verify=helpers.ca(cloud),
-        retry_total=0,
-    )
-    with client, pytest.raises(ClientAuthenticationError, match="not configured to acquire tokens for tenant"):
+    with (
+        helpers.secret_client(cloud, credential) as client,
+        pytest.raises(ClientAuthenticationError, match="not configured to acquire tokens for tenant"),
+    ):
         client.get_secret(seed.CERTIFICATE_NAME)
 
 
@@ -271,14 +266,12 @@ def test_invalid_secret_name_is_bad_parameter(app_client: SecretClient) -> None:
     ids=["no-value", "non-string-tag", "non-numeric-exp"],
 )
 def test_invalid_set_requests_are_bad_parameter(cloud: LocalCloud, body: dict[str, object]) -> None:
-    token = helpers.secret_credential(cloud, seed.HOME_TENANT_ID, OPERATOR_CLIENT_ID, OPERATOR_SECRET).get_token(
-        "https://vault.azure.net/.default"
-    )
+    token = _operator_token(cloud)
     response = requests.put(
         f"{cloud.keyvault_url}/secrets/{_unique('invalid')}",
         params={"api-version": "2026-04-01"},
         json=body,
-        headers={"Authorization": f"Bearer {token.token}"},
+        headers={"Authorization": f"Bearer {token}"},
         verify=helpers.ca(cloud),
         timeout=5,
     )
@@ -306,13 +299,11 @@ def test_role_scoped_to_one_secret_and_revoked(cloud: LocalCloud, operator_clien
 
 def test_maxresults_with_a_superscript_digit_is_bad_parameter(cloud: LocalCloud) -> None:
     """'²' passes str.isdigit() but int() refuses it: a 400 like any other invalid maxresults, never a 500."""
-    token = helpers.secret_credential(cloud, seed.HOME_TENANT_ID, OPERATOR_CLIENT_ID, OPERATOR_SECRET).get_token(
-        "https://vault.azure.net/.default"
-    )
+    token = _operator_token(cloud)
     response = requests.get(
         f"{cloud.keyvault_url}/secrets",
         params={"api-version": "2026-04-01", "maxresults": "²"},
-        headers={"Authorization": f"Bearer {token.token}"},
+        headers={"Authorization": f"Bearer {token}"},
         verify=helpers.ca(cloud),
         timeout=5,
     )
@@ -322,15 +313,13 @@ def test_maxresults_with_a_superscript_digit_is_bad_parameter(cloud: LocalCloud)
 
 @pytest.mark.parametrize("method", ["PUT", "PATCH"])
 def test_a_body_that_is_not_utf8_is_bad_parameter(cloud: LocalCloud, method: str) -> None:
-    token = helpers.secret_credential(cloud, seed.HOME_TENANT_ID, OPERATOR_CLIENT_ID, OPERATOR_SECRET).get_token(
-        "https://vault.azure.net/.default"
-    )
+    token = _operator_token(cloud)
     response = requests.request(
         method,
         f"{cloud.keyvault_url}/secrets/{_unique('not-utf8')}" + ("/" if method == "PATCH" else ""),
         params={"api-version": "2026-04-01"},
         data=b'{"value": "\xff"}',
-        headers={"Authorization": f"Bearer {token.token}", "Content-Type": "application/json"},
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
         verify=helpers.ca(cloud),
         timeout=5,
     )
