@@ -13,10 +13,10 @@ answers without simulated latency (`LatencyModel.zero()`).
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -35,6 +35,7 @@ from shared.queues.adapters import QueueAdapters
 from shared.queues.clients import ensure_queues
 from shared.queues.deadletter_store import EntryFilter
 from shared.queues.names import ALL_QUEUES, BULK_QUEUE, DEAD_LETTER_QUEUE, RECORDS_POISON_QUEUE, RECORDS_QUEUE
+from tests.runner.conftest import wait_until as runner_wait_until
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ORGS = ("contoso", "fabrikam")
@@ -99,15 +100,9 @@ def envelope(*records: Any) -> dict[str, Any]:
     return {"schema": "dataverse-sync/v1", "records": list(records)}
 
 
-def wait_until(condition: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(interval)
+# The runner tests' helper, with more time: conditions here wait on the whole pipeline and read Azurite and the
+# emulators, so they are polled less often.
+wait_until = functools.partial(runner_wait_until, timeout=20.0, interval=0.05)
 
 
 # --- the pipeline --------------------------------------------------------------------------------------------
