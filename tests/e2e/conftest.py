@@ -105,6 +105,11 @@ def envelope(*records: Any) -> dict[str, Any]:
 wait_until = functools.partial(runner_wait_until, timeout=20.0, interval=0.05)
 
 
+def events(caplog: pytest.LogCaptureFixture, name: str) -> list[dict[str, Any]]:
+    """The fields of every sync-core log event `name` caught (shared/sync/logs.py: extra dvsync_event, dvsync)."""
+    return [record.dvsync for record in caplog.records if getattr(record, "dvsync_event", None) == name]  # type: ignore[attr-defined]
+
+
 # --- the pipeline --------------------------------------------------------------------------------------------
 
 

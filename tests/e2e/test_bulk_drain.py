@@ -10,13 +10,9 @@ import pytest
 
 from emulators.dataverse.faults import FaultKind, FaultRule
 from shared.queues.names import BULK_QUEUE
-from tests.e2e.conftest import Pipeline, account, contact, envelope, wait_until
+from tests.e2e.conftest import Pipeline, account, contact, envelope, events, wait_until
 
 pytestmark = [pytest.mark.cloud, pytest.mark.azurite]
-
-
-def _events(caplog: pytest.LogCaptureFixture, name: str) -> list[dict[str, object]]:
-    return [record.dvsync for record in caplog.records if getattr(record, "dvsync_event", None) == name]  # type: ignore[attr-defined]
 
 
 def test_many_small_messages_become_a_few_bulk_requests(pipeline: Pipeline, caplog: pytest.LogCaptureFixture):
@@ -44,10 +40,10 @@ def test_many_small_messages_become_a_few_bulk_requests(pipeline: Pipeline, capl
     bulk_requests = contoso.counters.requests["UpsertMultiple"]
     assert bulk_requests <= 4  # one per table and run (the 62 messages may straddle two runs), not one per message
     assert contoso.counters.records_written == records  # the two superseded versions were never written
-    drained = [event for event in _events(caplog, "bulk.drained") if event["messages"]]
-    assert sum(int(event["messages"]) for event in drained) == messages  # type: ignore[call-overload]
-    assert sum(int(event["deleted"]) for event in drained) == messages  # type: ignore[call-overload]
-    assert sum(int(event["superseded"]) for event in drained) == 2  # type: ignore[call-overload]
+    drained = [event for event in events(caplog, "bulk.drained") if event["messages"]]
+    assert sum(int(event["messages"]) for event in drained) == messages
+    assert sum(int(event["deleted"]) for event in drained) == messages
+    assert sum(int(event["superseded"]) for event in drained) == 2
     assert pipeline.dead_letters() == []
     print(f"\nbulk drain: {messages} messages, {records + 2} records -> {bulk_requests} UpsertMultiple requests "
           f"in {len(drained)} run(s)")  # fmt: skip
@@ -79,8 +75,8 @@ def test_messages_whose_records_failed_transiently_are_released_and_written_late
     with caplog.at_level(logging.INFO, logger="dataverse_sync"), pipeline.running():
         wait_until(lambda: pipeline.depth(BULK_QUEUE) == 0 and contoso.count("account") == 24, timeout=30)
 
-    runs = [event for event in _events(caplog, "bulk.drained") if event["messages"]]
+    runs = [event for event in events(caplog, "bulk.drained") if event["messages"]]
     assert (runs[0]["released"], runs[0]["deleted"], runs[0]["written"]) == (6, 0, 0)
-    assert sum(int(run["deleted"]) for run in runs) == 6  # type: ignore[call-overload]
+    assert sum(int(run["deleted"]) for run in runs) == 6
     assert contoso.counters.records_written == 24
     assert pipeline.dead_letters() == []

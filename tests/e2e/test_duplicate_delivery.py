@@ -11,7 +11,7 @@ import pytest
 
 from emulators.dataverse.faults import FaultKind, FaultRule
 from shared.queues.names import RECORDS_QUEUE
-from tests.e2e.conftest import Pipeline, account, contact, envelope, orderline, wait_until
+from tests.e2e.conftest import Pipeline, account, contact, envelope, events, orderline, wait_until
 
 pytestmark = [pytest.mark.cloud, pytest.mark.azurite]
 
@@ -82,11 +82,7 @@ def test_a_message_delivered_again_after_a_crash_mid_way_changes_nothing(
     assert again.stats["sync_records"].successes == 1
     # The abandoned first invocation may still finish while this run goes on (a Python thread cannot be
     # killed): its message.done has dequeue_count 1 and its completion no longer deletes the message.
-    redelivered = [
-        r.dvsync  # type: ignore[attr-defined]
-        for r in caplog.records
-        if getattr(r, "dvsync_event", None) == "message.done" and r.dvsync["dequeue_count"] == 2  # type: ignore[attr-defined]
-    ]
+    redelivered = [done for done in events(caplog, "message.done") if done["dequeue_count"] == 2]
     assert [(d["written"], d["outcome"]) for d in redelivered] == [(6, "completed")]
 
 

@@ -5,19 +5,14 @@ reports an environment whose WhoAmI fails, and warns about dead letters waiting 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import pytest
 
 from emulators import seed
 from emulators.dataverse.faults import FaultKind, FaultRule
-from tests.e2e.conftest import Pipeline, wait_until
+from tests.e2e.conftest import Pipeline, events, wait_until
 
 pytestmark = [pytest.mark.cloud, pytest.mark.azurite]
-
-
-def _events(caplog: pytest.LogCaptureFixture, name: str) -> list[dict[str, Any]]:
-    return [record.dvsync for record in caplog.records if getattr(record, "dvsync_event", None) == name]  # type: ignore[attr-defined]
 
 
 def test_the_health_timer_logs_its_report_and_warns(pipeline: Pipeline, caplog: pytest.LogCaptureFixture):
@@ -30,10 +25,10 @@ def test_the_health_timer_logs_its_report_and_warns(pipeline: Pipeline, caplog: 
 
     settings = {"HEALTH_CHECK_SCHEDULE": "* * * * * *", "CERT_EXPIRY_WARNING_DAYS": "365"}  # the cert has 365 days
     with caplog.at_level(logging.INFO, logger="dataverse_sync"), pipeline.running(**settings) as host:
-        wait_until(lambda: _events(caplog, "health.done"), timeout=15)
+        wait_until(lambda: events(caplog, "health.done"), timeout=15)
     assert host.stats["health_check"].failures == 0
 
-    report = {event["environment"]: event for event in _events(caplog, "health.environment")}
+    report = {event["environment"]: event for event in events(caplog, "health.environment")}
     contoso, fabrikam = report["contoso"], report["fabrikam"]
     not_after = pipeline.cloud.app_certificate.not_after.isoformat()
     assert (contoso["certificate_ok"], contoso["certificate_not_after"]) == (True, not_after)
@@ -52,7 +47,7 @@ def test_the_health_timer_logs_its_report_and_warns(pipeline: Pipeline, caplog: 
         ("health.whoami_failed", "fabrikam", "ERROR"),
         ("health.dead_letters_present", None, "WARNING"),
     }
-    whoami = next(e for e in _events(caplog, "health.whoami_failed") if e["environment"] == "fabrikam")
+    whoami = next(e for e in events(caplog, "health.whoami_failed") if e["environment"] == "fabrikam")
     assert "Service Unavailable" in whoami["reason"]  # the cause, from Dataverse's answer
-    done = _events(caplog, "health.done")[0]
+    done = events(caplog, "health.done")[0]
     assert (done["healthy"], done["environments"], done["dead_letters"]) == (False, 2, 1)

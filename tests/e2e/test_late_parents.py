@@ -8,13 +8,9 @@ import logging
 
 import pytest
 
-from tests.e2e.conftest import Pipeline, account, contact, envelope, orderline, row_values, wait_until
+from tests.e2e.conftest import Pipeline, account, contact, envelope, events, orderline, row_values, wait_until
 
 pytestmark = [pytest.mark.cloud, pytest.mark.azurite]
-
-
-def _events(caplog: pytest.LogCaptureFixture, name: str) -> list[dict[str, object]]:
-    return [record.dvsync for record in caplog.records if getattr(record, "dvsync_event", None) == name]  # type: ignore[attr-defined]
 
 
 def test_a_child_sent_before_its_parent_is_retried_and_lands(pipeline: Pipeline, caplog: pytest.LogCaptureFixture):
@@ -26,7 +22,7 @@ def test_a_child_sent_before_its_parent_is_retried_and_lands(pipeline: Pipeline,
     )
     with caplog.at_level(logging.INFO, logger="dataverse_sync"), pipeline.running() as host:
         pipeline.send(children)
-        wait_until(lambda: len(_events(caplog, "record.parent_missing")) >= 3)  # all three children re-scheduled
+        wait_until(lambda: len(events(caplog, "record.parent_missing")) >= 3)  # all three children re-scheduled
         assert pipeline.org("contoso").row("account", accountnumber="ON-TIME") is not None
         pipeline.send(envelope(account("LATE-1"), account("LATE-2")))  # the parents, later
         host.run_until_idle(idle_seconds=0.5, timeout=30)
@@ -56,7 +52,7 @@ def test_a_parent_that_never_arrives_is_dead_lettered_as_missing(pipeline: Pipel
     assert entry["ref"] == f"{message_id}:1"  # the same ref through every retry
     assert entry["delivery"]["dependency_attempts"] == 2  # DEPENDENCY_RETRY_LIMIT re-schedules, then given up
     assert (entry["dataverse"]["status"], entry["dataverse"]["code"]) == (404, "0x80060891")  # Dataverse's answer
-    assert [event["attempt"] for event in _events(caplog, "record.parent_missing")] == [1, 2]
-    assert len(_events(caplog, "message.done")) == 3  # the producer's message and two re-scheduled ones
+    assert [event["attempt"] for event in events(caplog, "record.parent_missing")] == [1, 2]
+    assert len(events(caplog, "message.done")) == 3  # the producer's message and two re-scheduled ones
     assert {row["accountnumber"] for row in pipeline.org("contoso").rows("account")} == {"SIBLING"}
     assert pipeline.org("contoso").count("contact") == 0

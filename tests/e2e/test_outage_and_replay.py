@@ -15,7 +15,7 @@ import logging
 import pytest
 
 from emulators.dataverse.faults import FaultKind, FaultRule
-from tests.e2e.conftest import Pipeline, account, contact, envelope, row_values, wait_until
+from tests.e2e.conftest import Pipeline, account, contact, envelope, events, row_values, wait_until
 
 pytestmark = [pytest.mark.cloud, pytest.mark.azurite]
 
@@ -23,10 +23,6 @@ pytestmark = [pytest.mark.cloud, pytest.mark.azurite]
 def outage() -> FaultRule:
     """503 for every request, announcing 30 s of unavailability."""
     return FaultRule(kind=FaultKind.SERVICE_UNAVAILABLE, rate=1.0, retry_after=30)
-
-
-def _events(caplog: pytest.LogCaptureFixture, name: str) -> list[dict[str, object]]:
-    return [record.dvsync for record in caplog.records if getattr(record, "dvsync_event", None) == name]  # type: ignore[attr-defined]
 
 
 def test_an_outage_longer_than_every_retry_ends_in_dead_letters_that_replay_home(
@@ -61,8 +57,8 @@ def test_an_outage_longer_than_every_retry_ends_in_dead_letters_that_replay_home
     assert (stats["sync_records"].invocations, stats["sync_records"].failures) == (1 + 6, 4)
     assert stats["sync_records"].poisoned == 0
     assert (stats["triage_poison"].invocations, stats["triage_poison"].failures) == (2, 0)
-    assert len(_events(caplog, "message.poisoned")) == 2
-    [requeued] = _events(caplog, "poison.requeued")
+    assert len(events(caplog, "message.poisoned")) == 2
+    [requeued] = events(caplog, "poison.requeued")
     assert (requeued["records"], requeued["requeue"], requeued["error_class"]) == (8, 1, "TransientWriteFailure")
 
     pipeline.org("contoso").clear_faults()  # the outage is over; the runner is stopped, nothing is in flight
