@@ -34,7 +34,7 @@ from shared import bootstrap
 from shared.queues.adapters import QueueAdapters
 from shared.queues.clients import ensure_queues
 from shared.queues.deadletter_store import EntryFilter
-from shared.queues.names import ALL_QUEUES, BULK_QUEUE, DEAD_LETTER_QUEUE, RECORDS_POISON_QUEUE, RECORDS_QUEUE
+from shared.queues.names import ALL_QUEUES, RECORDS_QUEUE
 from tests.runner.conftest import wait_until as runner_wait_until
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -216,7 +216,7 @@ class Pipeline:
         return self.queues.depth.approximate_count(queue)
 
     def queue_depths(self) -> dict[str, int]:
-        return {name: self.depth(name) for name in (RECORDS_QUEUE, RECORDS_POISON_QUEUE, BULK_QUEUE, DEAD_LETTER_QUEUE)}
+        return {name: self.depth(name) for name in ALL_QUEUES}
 
     def cli(self, *argv: str) -> CliRun:
         """The operator CLI (`python -m shared ...`) with the app's settings."""
