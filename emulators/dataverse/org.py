@@ -69,7 +69,6 @@ class Org:
         self.schema = schema
         self.config = config
         self.store = Store(schema)
-        self.limits = config.limits
         self.latency = config.latency
         self.throttle = Throttle(config.limits)
         self.faults = FaultInjector(config.fault_seed)
@@ -163,10 +162,14 @@ class Org:
     def clear_faults(self) -> None:
         self.faults.clear()
 
+    @property
+    def limits(self) -> ServiceProtectionLimits:
+        """The service protection limits the throttle enforces (change them with `set_limits`)."""
+        return self.throttle.limits
+
     def set_limits(self, **changes: Any) -> ServiceProtectionLimits:
-        self.limits = replace(self.limits, **changes)
-        self.throttle.limits = self.limits
-        return self.limits
+        self.throttle.limits = replace(self.throttle.limits, **changes)
+        return self.throttle.limits
 
     def set_latency(self, model: LatencyModel | None = None, **changes: Any) -> LatencyModel:
         self.latency = model or self.latency.updated(changes)
