@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from azure.storage.queue import QueueServiceClient
 
 from emulators.cloud import LocalCloud
+from emulators.dataverse.admin_client import DataverseAdmin
 from emulators.dataverse.limits import LatencyModel, ServiceProtectionLimits
 from emulators.dataverse.org import Org
 from emulators.runner import LocalFunctionsHost
@@ -126,6 +126,9 @@ class Pipeline:
     def __init__(self, cloud: LocalCloud) -> None:
         self.cloud = cloud
         assert cloud.azurite_connection_string is not None
+        assert cloud.dataverse_admin_url is not None
+        # The Dataverse emulator's admin API: changes state on the servers' loop, safe while requests run.
+        self.admin = DataverseAdmin(cloud.dataverse_admin_url, ca_bundle=str(cloud.ca.ca_bundle))
         self.service = QueueServiceClient.from_connection_string(cloud.azurite_connection_string)
         ensure_queues(self.service, ALL_QUEUES)
         self.queues = QueueAdapters.on(self.service)
@@ -154,18 +157,6 @@ class Pipeline:
 
     def settings(self, **overrides: str) -> dict[str, str]:
         return {**self.base_settings, **overrides}
-
-    def admin(self, method: str, path: str, body: Any = None) -> Any:
-        """The Dataverse emulator's admin API: changes state on the servers' loop, safe while requests run."""
-        response = requests.request(
-            method,
-            f"{self.cloud.dataverse_admin_url}{path}",
-            json=body,
-            verify=str(self.cloud.ca.ca_bundle),  # per request: REQUESTS_CA_BUNDLE would override Session.verify
-            timeout=10,
-        )
-        response.raise_for_status()
-        return response.json() if response.content else None
 
     # --- producing --------------------------------------------------------------------------------------------
 
@@ -234,8 +225,10 @@ def local_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud
 
 
 @pytest.fixture(scope="session")
-def session_pipeline(local_cloud: LocalCloud) -> Pipeline:
-    return Pipeline(local_cloud)
+def session_pipeline(local_cloud: LocalCloud) -> Iterator[Pipeline]:
+    pipeline = Pipeline(local_cloud)
+    yield pipeline
+    pipeline.admin.close()
 
 
 @pytest.fixture

@@ -86,7 +86,7 @@ def test_an_outage_that_ends_during_the_requeue_delay_heals_without_an_operator(
 
     with pipeline.running(POISON_REQUEUE_DELAY_SECONDS="2") as host:
         wait_until(lambda: host.stats["triage_poison"].successes >= 1)  # poisoned once, re-queued with a delay
-        pipeline.admin("DELETE", "/orgs/contoso/faults")  # on the servers' loop: safe while the runner runs
+        pipeline.admin.clear_faults("contoso")  # on the servers' loop: safe while the runner runs
         host.run_until_idle(idle_seconds=0.5, timeout=30)
 
     assert {row["accountnumber"] for row in pipeline.org("contoso").rows("account")} == {"HEAL-0", "HEAL-1", "HEAL-2"}
