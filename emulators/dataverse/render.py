@@ -9,7 +9,7 @@ handle-errors.md). Without `$select` every column is returned, null ones include
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,7 +114,9 @@ def context_url(root: str, table: Table, select: list[str] | None, suffix: str =
 class RowRenderer:
     """Renders rows of one table for one request (selected columns and annotations decided once)."""
 
-    def __init__(self, table: Table, columns: list[Column], prefer: Preferences, lookup_name: Any) -> None:
+    def __init__(
+        self, table: Table, columns: list[Column], prefer: Preferences, lookup_name: Callable[[str, str], Any]
+    ) -> None:
         self.table = table
         self.columns = [c for c in columns if c.name != table.primary_id]
         self.formatted = prefer.wants_annotation(FORMATTED)
