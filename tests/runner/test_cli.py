@@ -8,12 +8,11 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.runner.conftest import HOST_JSON, QUEUE_APP, RUNNER_ROOT, wait_until
+from tests.runner.conftest import HOST_JSON, QUEUE_APP, RUNNER_ROOT, unique_queue, wait_until
 
 pytestmark = pytest.mark.azurite
 PROJECT = Path(__file__).resolve().parents[2]
@@ -42,7 +41,7 @@ class _Lines:
 
 
 def test_until_idle_processes_the_queue_and_exits_zero(azurite, queues):
-    source = queues(f"rc-{uuid.uuid4().hex[:16]}")
+    source = queues(unique_queue("rc"))
     source.send_json({"tag": "cli"})
     process = _runner(azurite, source.name, "--until-idle", "0.3", "--timeout", "30")
     output = _Lines(process)
@@ -53,7 +52,7 @@ def test_until_idle_processes_the_queue_and_exits_zero(azurite, queues):
 
 
 def test_sigterm_stops_gracefully_and_the_running_message_is_delivered_again(azurite, queues):
-    source = queues(f"rc-{uuid.uuid4().hex[:16]}")
+    source = queues(unique_queue("rc"))
     message_id = source.send_json({"tag": "cli-term", "action": "sleep", "seconds": 30})
     process = _runner(azurite, source.name, "--grace", "0.5")
     output = _Lines(process)

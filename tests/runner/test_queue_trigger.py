@@ -14,7 +14,7 @@ import pytest
 from azure.functions.queue import QueueMessage
 
 from tests.runner.apps import queue_app
-from tests.runner.conftest import HOST_JSON, wait_until
+from tests.runner.conftest import HOST_JSON, unique_queue, wait_until
 
 pytestmark = pytest.mark.azurite
 
@@ -244,4 +244,4 @@ def test_stop_leaves_an_in_flight_message_undeleted_and_visible_again(make_host,
 
 @pytest.fixture
 def unique_name() -> str:
-    return f"rq-{uuid.uuid4().hex[:16]}"
+    return unique_queue("rq")
