@@ -28,7 +28,7 @@ from emulators.dataverse.render import ApiRequest, ApiResponse, Call, context_ur
 from emulators.dataverse.schema import Table
 from emulators.dataverse.security import Access
 from emulators.dataverse.store import Row
-from emulators.dataverse.webapi import paging_cookie_values
+from emulators.dataverse.webapi import paging_cookie_values, query_without
 
 if TYPE_CHECKING:
     from emulators.dataverse.webapi import WebApi
@@ -121,11 +121,7 @@ def track(api: WebApi, call: Call, table: Table) -> ApiResponse:
 
 
 def _delta_link(api: WebApi, req: ApiRequest, table: Table, until: int) -> str:
-    kept = [
-        p
-        for p in req.raw_query.split("&")
-        if p and not p.startswith(("$skiptoken=", "%24skiptoken=", "$deltatoken=", "%24deltatoken="))
-    ]
+    kept = query_without(req.raw_query, "skiptoken", "deltatoken")
     kept.append("$deltatoken=" + quote(make_token(until), safe=""))
     return f"{api.root}/{table.entity_set}?{'&'.join(kept)}"
 

@@ -528,7 +528,7 @@ class WebApi:
             f'<cookie pagenumber="{page}" pagingcookie="{quote(quote(inner, safe=""), safe="")}" '
             f'istracking="{"True" if tracking else "False"}" />'
         )
-        kept = [p for p in req.raw_query.split("&") if p and not p.startswith(("$skiptoken=", "%24skiptoken="))]
+        kept = query_without(req.raw_query, "skiptoken")
         kept.append("$skiptoken=" + quote(cookie, safe="="))
         path = req.path.split("?")[0]
         return f"{self.root}/{path}?{'&'.join(kept)}"
@@ -563,6 +563,12 @@ def reject_unsupported(req: ApiRequest) -> None:
     for option in ("$expand", "$apply", "$search"):
         if option in req.query:
             raise errors.unsupported_query_option(option)
+
+
+def query_without(raw_query: str, *options: str) -> list[str]:
+    """The request's query parameters, as sent, except the system query `options` (`$` sent plain or as %24)."""
+    dropped = tuple(f"{dollar}{option}=" for option in options for dollar in ("$", "%24"))
+    return [p for p in raw_query.split("&") if p and not p.startswith(dropped)]
 
 
 def _page_number(skiptoken: str | None) -> int:
