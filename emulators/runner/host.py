@@ -183,10 +183,7 @@ class LocalFunctionsHost:
                         name, trigger_type)  # fmt: skip
         if not self._specs:
             raise RunnerConfigError(f"app {self.app_spec!r} has no queue- or timer-triggered function")
-        try:
-            pool_size = default_pool_size(setting("PYTHON_THREADPOOL_THREAD_COUNT"))
-        except ValueError as exc:
-            raise RunnerConfigError(str(exc)) from None
+        pool_size = default_pool_size(setting("PYTHON_THREADPOOL_THREAD_COUNT"))
         self._services = HostServices(
             options=config.queues,
             function_timeout=config.function_timeout,

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
+from emulators.runner.errors import RunnerConfigError
+
 T = TypeVar("T")
 _Work = tuple[Future[Any], Callable[..., Any], tuple[Any, ...]]
 
@@ -25,9 +27,9 @@ def default_pool_size(setting: str | None) -> int:
         try:
             size = int(setting)
         except ValueError:
-            raise ValueError(f"PYTHON_THREADPOOL_THREAD_COUNT must be a whole number, got {setting!r}") from None
+            raise RunnerConfigError(f"PYTHON_THREADPOOL_THREAD_COUNT must be a whole number, got {setting!r}") from None
         if not 1 <= size <= 32:
-            raise ValueError("PYTHON_THREADPOOL_THREAD_COUNT must be between 1 and 32")
+            raise RunnerConfigError("PYTHON_THREADPOOL_THREAD_COUNT must be between 1 and 32")
         return size
     return min(32, (os.cpu_count() or 1) + 4)
 

@@ -57,6 +57,12 @@ def test_an_identity_based_connection_is_refused_naming_the_setting():
     assert "RUNNER_STORAGE__queueServiceUri" not in os.environ  # a failed start restores the environment
 
 
+@pytest.mark.parametrize(("count", "problem"), [("0", "must be between 1 and 32"), ("many", "must be a whole number")])
+def test_a_worker_thread_count_the_worker_would_refuse_is_a_configuration_error(count, problem):
+    with pytest.raises(RunnerConfigError, match=f"PYTHON_THREADPOOL_THREAD_COUNT {problem}"):
+        _host(QUEUE_APP, PYTHON_THREADPOOL_THREAD_COUNT=count).start()
+
+
 @pytest.mark.azurite
 def test_settings_come_from_the_sample_file_and_are_set_before_import_and_restored(azurite):
     assert "RUNNER_FROM_FILE" not in os.environ
