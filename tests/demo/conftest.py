@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from emulators import seed
+from emulators.cloud import sample_values
 from emulators.demo.expectations import SentRecord
 from shared.config.settings import EnvironmentConfig
 from shared.queues.producer import prepare
@@ -17,13 +17,10 @@ from shared.sync.deadletter import DeadLetter, Reason, Source, new_entry
 from shared.sync.ports import Outcome, WriteResult
 from shared.sync.problems import ReasonKind
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 def demo_catalog() -> Catalog:
     """contoso and fabrikam with the sample's tables, as the local cloud configures them."""
-    values = json.loads((ROOT / "local.settings.sample.json").read_text())["Values"]
-    template = json.loads(values["DATAVERSE_ENVIRONMENTS"])["contoso"]
+    template = json.loads(sample_values()["DATAVERSE_ENVIRONMENTS"])["contoso"]
     environments = {
         name: EnvironmentConfig.model_validate({**template, "url": f"https://{name}.example", "tenant_id": tenant})
         for name, tenant in seed.ORGS.items()
