@@ -12,7 +12,6 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +19,7 @@ from azure.functions.queue import QueueMessage
 from azure.functions.timer import TimerRequest
 
 import function_app
+from emulators.cloud import SAMPLE_SETTINGS
 from emulators.runner.app_settings import AppliedEnvironment, LocalSettings
 from emulators.runner.bindings import FunctionSpec, QueueTriggerSpec, TimerTriggerSpec, read_functions
 from emulators.runner.errors import RunnerConfigError
@@ -29,8 +29,6 @@ from shared.queues.names import RECORDS_POISON_QUEUE, RECORDS_QUEUE
 from shared.sync import RetryLater
 from shared.sync.ports import IncomingMessage
 
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLE_SETTINGS = ROOT / "local.settings.sample.json"
 STORAGE = (
     "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
     "QueueEndpoint=http://127.0.0.1:10001/devstoreaccount1"
