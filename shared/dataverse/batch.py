@@ -147,7 +147,7 @@ def _decode_http_part(content: bytes, content_id: str | None) -> BatchResponsePa
     head, _, body = content.lstrip(b"\r\n").partition(b"\r\n\r\n")
     status_line, *header_lines = head.decode("utf-8").split(CRLF)
     fields = status_line.split(" ", 2)
-    if len(fields) < 2 or not fields[0].startswith("HTTP/") or not fields[1].isdigit():
+    if len(fields) < 2 or not fields[0].startswith("HTTP/") or not fields[1].isdecimal():
         raise BatchFormatError(f"bad status line in $batch response part: {status_line[:80]!r}")
     headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()
     for line in header_lines:

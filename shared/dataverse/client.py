@@ -179,7 +179,7 @@ class DataverseClient:
             str(data["UserId"]),
             str(data["BusinessUnitId"]),
             str(data["OrganizationId"]),
-            int(hint) if hint and hint.isdigit() else None,
+            int(hint) if hint and hint.isdecimal() else None,
         )
 
     def pages(

@@ -122,7 +122,7 @@ class ConcurrencyPolicy:
         finally:
             self._limiter.release()
         hint = response.headers.get("x-ms-dop-hint")
-        if hint and hint.isdigit():
+        if hint and hint.isdecimal():
             self._limiter.on_dop_hint(int(hint))
         if response.status == 429:
             self._limiter.on_throttle(parse_retry_after(response.headers.get("Retry-After")))

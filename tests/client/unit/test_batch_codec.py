@@ -215,3 +215,12 @@ def test_decoder_rejects_non_multipart_answers() -> None:
         decode_batch_response(
             b"--b\r\nContent-Type: application/http\r\n\r\nnot http\r\n--b--", "multipart/mixed; boundary=b"
         )
+
+
+def test_decoder_rejects_a_status_that_is_a_digit_but_not_a_number() -> None:
+    # '²'.isdigit() is True but int('²') raises: the decoder must answer with its own error, not ValueError.
+    with pytest.raises(BatchFormatError):
+        decode_batch_response(
+            "--b\r\nContent-Type: application/http\r\n\r\nHTTP/1.1 ² OK\r\n\r\n\r\n--b--".encode(),
+            "multipart/mixed; boundary=b",
+        )
