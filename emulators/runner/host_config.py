@@ -155,7 +155,7 @@ def _function_timeout(raw: object) -> timedelta | None:
 
 def _int(section: Mapping[str, Any], key: str, default: int, where: str) -> int:
     value = section.get(key, default)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():  # an app-setting override is text
+    if isinstance(value, str) and value.strip().lstrip("-").isdecimal():  # an app-setting override is text
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise RunnerConfigError(f"{where}.{key} must be a whole number, got {value!r}")

@@ -125,7 +125,7 @@ def _bounds(text: str, stepped: bool, spec: _Field, expression: str) -> tuple[in
 
 
 def _value(text: str, spec: _Field, expression: str) -> int:
-    if text.isdigit():
+    if text.isdecimal():
         value = int(text)
     else:
         lowered = text.lower()
